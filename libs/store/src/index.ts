@@ -1,0 +1,2 @@
+export type { Store, WriteOptions, ConsumeResult } from './store.ts';
+export { keys } from './keys.ts';

@@ -1,0 +1,27 @@
+/**
+ * Every storage key the broker uses is built here, so the layout of the store can be read in
+ * one place. Keys that are touched together share a Redis Cluster hash tag (`{...}`).
+ */
+export const keys = {
+  /** RelayState of an SP-initiated login -> the interaction it belongs to. Single use. */
+  relayState: (relayState: string) => `saml:relay:${relayState}`,
+  /** AuthnRequest ID (what InResponseTo must match). Single use. */
+  authnRequest: (requestId: string) => `saml:req:${requestId}`,
+  /** The portal's hand-off to authn-service for one interaction: tenant and connection. */
+  loginRequest: (interactionUid: string) => `login:req:${interactionUid}`,
+  /** authn-service's one-time login result for the portal. Single use. */
+  loginResult: (resultId: string) => `login:res:${resultId}`,
+  /** An oidc-provider model instance. */
+  oidcModel: (model: string, id: string) => `oidc:${model}:${id}`,
+  /** The keys of every model instance issued under one grant (for revokeByGrantId). */
+  oidcGrantIndex: (grantId: string) => `oidc:grant-index:${grantId}`,
+  /** oidc-provider lookup by uid (sessions). */
+  oidcUid: (uid: string) => `oidc:uid:${uid}`,
+  /** oidc-provider lookup by user code (device flow). */
+  oidcUserCode: (userCode: string) => `oidc:user-code:${userCode}`,
+  /** A user record. */
+  user: (tenantId: string, userId: string) => `user:{${tenantId}}:${userId}`,
+  /** The user id for an IdP subject seen through one connection. */
+  userBySubject: (tenantId: string, connectionId: string, subject: string) =>
+    `user:{${tenantId}}:by-subject:${connectionId}:${subject}`,
+} as const;

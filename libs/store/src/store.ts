@@ -1,0 +1,50 @@
+/**
+ * The storage port. Everything the broker keeps (RelayState, login results, oidc-provider models,
+ * tenants and users) goes through this interface, so the same code runs on Redis in production and
+ * on the in-memory twin in all-in-one mode. Both implementations pass one contract suite
+ * (`store.contract.ts`).
+ *
+ * Keys passed in are logical keys built by `keys.ts`; an implementation may add its own prefix.
+ * Values are strings (JSON is the callers' business) except sets.
+ */
+export interface Store {
+  /** The value, or null when absent or expired. */
+  get(key: string): Promise<string | null>;
+  /**
+   * Write a value. `ttlSeconds` (a positive integer) makes it expire; without it the value is
+   * durable. Ephemeral writes must always pass a TTL.
+   */
+  set(key: string, value: string, options?: WriteOptions): Promise<void>;
+  /** Write only if the key does not exist (SET NX). True when this call wrote it. */
+  setIfAbsent(key: string, value: string, options?: WriteOptions): Promise<boolean>;
+  /**
+   * Read and delete in one atomic step (GETDEL). Of several concurrent callers at most one gets
+   * the value; the others get null. This is how single-use values are consumed.
+   */
+  take(key: string): Promise<string | null>;
+  /** Delete keys; resolves to how many existed. */
+  delete(...keys: string[]): Promise<number>;
+  /**
+   * Atomically mark the JSON object stored at `key` as consumed by setting its `consumed` field
+   * to `at` (epoch seconds), keeping the remaining TTL. Of several concurrent callers exactly one
+   * gets 'consumed'; the others get 'already-consumed'. 'missing' when the key does not exist.
+   */
+  consumeJson(key: string, at: number): Promise<ConsumeResult>;
+  /** Add a member to a set; the set's TTL becomes at least `ttlSeconds`. */
+  addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
+  /** The members of a set (empty when absent). */
+  members(key: string): Promise<string[]>;
+  /** Remaining time to live in seconds: -1 when durable, -2 when absent (as Redis TTL). */
+  ttl(key: string): Promise<number>;
+  /** Resolves when the store answers; rejects otherwise. Used by readiness probes. */
+  ping(): Promise<void>;
+  /** Release connections and timers. */
+  close(): Promise<void>;
+}
+
+export interface WriteOptions {
+  /** Seconds until the value expires. Omit for a durable value. */
+  ttlSeconds?: number;
+}
+
+export type ConsumeResult = 'consumed' | 'already-consumed' | 'missing';
