@@ -7,12 +7,11 @@ import { defineConfig } from 'vitest/config';
 const base = JSON.parse(readFileSync(new URL('./tsconfig.base.json', import.meta.url), 'utf8')) as {
   compilerOptions: { paths: Record<string, string[]> };
 };
-const alias = Object.fromEntries(
-  Object.entries(base.compilerOptions.paths).map(([name, [target]]) => [
-    name,
-    fileURLToPath(new URL(`./${target ?? ''}`, import.meta.url)),
-  ]),
-);
+// Exact matches, so '@broker/store' does not swallow '@broker/store/testing'.
+const alias = Object.entries(base.compilerOptions.paths).map(([name, [target]]) => ({
+  find: new RegExp(`^${name.replace(/[/.-]/g, '\\$&')}$`),
+  replacement: fileURLToPath(new URL(`./${target ?? ''}`, import.meta.url)),
+}));
 
 export default defineConfig({
   resolve: { alias },

@@ -1,2 +1,6 @@
 export type { Store, WriteOptions, ConsumeResult } from './store.ts';
 export { keys } from './keys.ts';
+export { createMemoryStore } from './memory-store.ts';
+export type { MemoryStoreOptions } from './memory-store.ts';
+export { createRedisStore } from './redis-store.ts';
+export type { RedisStoreOptions } from './redis-store.ts';

@@ -20,7 +20,7 @@ export const keys = {
   /** oidc-provider lookup by user code (device flow). */
   oidcUserCode: (userCode: string) => `oidc:user-code:${userCode}`,
   /** A user record. */
-  user: (tenantId: string, userId: string) => `user:{${tenantId}}:${userId}`,
+  user: (userId: string) => `user:${userId}`,
   /** The user id for an IdP subject seen through one connection. */
   userBySubject: (tenantId: string, connectionId: string, subject: string) =>
     `user:{${tenantId}}:by-subject:${connectionId}:${subject}`,

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { brokerConfigSchema, type BrokerConfig, type ClientConfig, type ConnectionConfig, type SecretSource, type TenantConfig } from './schema.ts';
+
+/** A configuration problem, with the field at fault named in the message. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** A connection whose certificates and metadata file have been read from disk. */
+export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp'> {
+  idp: {
+    entityId?: string | undefined;
+    ssoUrl?: string | undefined;
+    /** PEM certificates given in the configuration (metadata may add more). */
+    certificates: string[];
+    /** The IdP metadata XML, when a metadataFile was given. */
+    metadataXml?: string | undefined;
+  };
+}
+export interface ResolvedTenant extends Omit<TenantConfig, 'connections'> {
+  connections: ResolvedConnection[];
+}
+export interface ResolvedClient extends Omit<ClientConfig, 'clientSecret'> {
+  clientSecret?: string | undefined;
+}
+/** The configuration with every secret and file reference read. */
+export interface ResolvedConfig extends Omit<BrokerConfig, 'secrets' | 'tenants' | 'clients'> {
+  secrets: {
+    cookieKeys?: string[] | undefined;
+    /** JWKS JSON text with private keys. */
+    signingKeys?: string | undefined;
+  };
+  tenants: ResolvedTenant[];
+  clients: ResolvedClient[];
+}
+
+export interface LoadOptions {
+  /** Environment used for `{ env: NAME }` secrets; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Read, validate and resolve a configuration file (YAML or JSON). Throws ConfigError. */
+export function loadConfigFile(path: string, options: LoadOptions = {}): ResolvedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`configuration file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  }
+  return parseConfig(raw, { ...options, baseDir: dirname(resolve(path)), source: path });
+}
+
+/** Validate and resolve an already-parsed configuration object. Throws ConfigError. */
+export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: string; source?: string }): ResolvedConfig {
+  const result = brokerConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  - ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration${options.source ? ` in ${options.source}` : ''}:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  const env = options.env ?? process.env;
+  const readFile = (file: string, field: string): string => {
+    const full = isAbsolute(file) ? file : resolve(options.baseDir, file);
+    try {
+      return readFileSync(full, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`${field}: cannot read ${full}: ${(error as Error).message}`);
+    }
+  };
+  const secret = (source: SecretSource, field: string): string => {
+    if (typeof source === 'string') return source;
+    if ('env' in source) {
+      const value = env[source.env];
+      if (!value) throw new ConfigError(`${field}: environment variable ${source.env} is not set`);
+      return value;
+    }
+    return readFile(source.file, field).trim();
+  };
+
+  return {
+    ...config,
+    secrets: {
+      cookieKeys: config.secrets.cookieKeys?.map((key, i) => secret(key, `secrets.cookieKeys.${i}`)),
+      signingKeys: config.secrets.signingKeys && secret(config.secrets.signingKeys, 'secrets.signingKeys'),
+    },
+    tenants: config.tenants.map((tenant, t) => ({
+      ...tenant,
+      connections: tenant.connections.map((connection, c) => {
+        const field = `tenants.${t}.connections.${c}.idp`;
+        const { metadataFile, certificates, ...idp } = connection.idp;
+        return {
+          ...connection,
+          idp: {
+            ...idp,
+            certificates: (certificates ?? []).map((cert, i) => (typeof cert === 'string' ? cert : readFile(cert.file, `${field}.certificates.${i}`))),
+            metadataXml: metadataFile === undefined ? undefined : readFile(metadataFile, `${field}.metadataFile`),
+          },
+        };
+      }),
+    })),
+    clients: config.clients.map((client, i) => ({
+      ...client,
+      clientSecret: client.clientSecret && secret(client.clientSecret, `clients.${i}.clientSecret`),
+    })),
+  };
+}
+
+/**
+ * The configuration path from `--config <path>` on the command line, else the BROKER_CONFIG
+ * environment variable, else `fallback`.
+ */
+export function configPathFrom(argv: readonly string[], env: NodeJS.ProcessEnv, fallback?: string): string | undefined {
+  const flag = argv.indexOf('--config');
+  if (flag !== -1 && argv[flag + 1]) return argv[flag + 1];
+  const inline = argv.find((arg) => arg.startsWith('--config='));
+  if (inline) return inline.slice('--config='.length);
+  return env['BROKER_CONFIG'] ?? fallback;
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { Logger } from '@broker/telemetry';
+import { BrokerError } from './errors.ts';
+import { escapeHtml, renderPage } from './html.ts';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Per-request id: shown to people as the support reference, carried on every log line. */
+    requestId: string;
+  }
+}
+
+/** Give each request an id (an incoming X-Request-Id from our own ingress is kept when well-formed). */
+export function requestId(): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    req.requestId = incoming && /^[A-Za-z0-9-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', req.requestId);
+    next();
+  };
+}
+
+/**
+ * Security headers for pages and APIs. Pages are plain HTML with, at most, one inline
+ * auto-submit script whose hash-free allowance is limited to `script-src 'unsafe-inline'` on
+ * form-post pages only; everything else denies scripts entirely.
+ */
+export function securityHeaders(): RequestHandler {
+  return (_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    if (!res.getHeader('Content-Security-Policy')) {
+      res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'; base-uri 'none'");
+    }
+    next();
+  };
+}
+
+/** Liveness (`/healthz`) and readiness (`/readyz`, which runs `check`). */
+export function healthRoutes(check: () => Promise<void>): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== 'GET') return next();
+    if (req.path === '/healthz') {
+      res.type('text/plain').send('ok');
+      return;
+    }
+    if (req.path === '/readyz') {
+      check().then(
+        () => res.type('text/plain').send('ready'),
+        () => res.status(503).type('text/plain').send('not ready'),
+      );
+      return;
+    }
+    next();
+  };
+}
+
+/** Render an error for a person: one plain page with the support reference, never a stack trace. */
+export function renderErrorPage(status: number, message: string, reference: string): string {
+  const title = status >= 500 ? 'Something went wrong' : 'Sign-in could not continue';
+  return renderPage(
+    title,
+    `<p>${escapeHtml(message)}</p>
+<p class="ref">If you contact support, give them this reference: <code>${escapeHtml(reference)}</code></p>`,
+  );
+}
+
+/** Log a rejected request with its reason under the request id. */
+export function logRejection(logger: Logger, req: Request, error: BrokerError): void {
+  logger.warn({ requestId: req.requestId, code: error.code, status: error.status, detail: error.detail, method: req.method, path: req.path }, `rejected: ${error.code}`);
+}
+
+/**
+ * The last handler of every app: BrokerError -> its status and a plain page (the log carries the
+ * real reason); anything else -> 500 with the same page shape. Body-parser errors (too large,
+ * malformed) are client errors.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    const reference = req.requestId ?? randomUUID();
+    let brokerError: BrokerError;
+    if (error instanceof BrokerError) {
+      brokerError = error;
+    } else if (isHttpClientError(error)) {
+      brokerError = new BrokerError({ code: 'http.bad_request', status: error.status, publicMessage: 'The request could not be read.', detail: { reason: error.message } });
+    } else {
+      logger.error({ requestId: reference, err: error, method: req.method, path: req.path }, 'unhandled error');
+      if (!res.headersSent) res.status(500).type('html').send(renderErrorPage(500, 'The sign-in service had a problem. Please try again.', reference));
+      return;
+    }
+    logRejection(logger, req, brokerError);
+    if (res.headersSent) return;
+    res.status(brokerError.status).type('html').send(renderErrorPage(brokerError.status, brokerError.publicMessage, reference));
+  };
+}
+
+function isHttpClientError(error: unknown): error is { status: number; message: string } {
+  if (typeof error !== 'object' || error === null) return false;
+  const status = (error as { status?: unknown }).status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}

@@ -1,0 +1,92 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { keys, type Store } from '@broker/store';
+
+/** Models whose instances belong to a grant and must go when the grant is revoked. */
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'ClientCredentials',
+  'BackchannelAuthenticationRequest',
+  'Grant',
+]);
+
+/**
+ * oidc-provider's persistence, on the storage port. One class per process, bound to a store;
+ * oidc-provider instantiates it once per model name.
+ *
+ * `consume` is atomic: oidc-provider itself checks `consumed` and then marks the code, which lets
+ * two concurrent redemptions of one code both pass the check. Here the mark is a compare-and-set
+ * in the store, so exactly one redemption wins; the losers get invalid_grant and, as RFC 6749
+ * section 4.1.2 asks, the grant (and every token issued from it) is revoked.
+ */
+export function createStoreAdapter(store: Store): new (model: string) => Adapter {
+  return class StoreAdapter implements Adapter {
+    readonly model: string;
+
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    private key(id: string): string {
+      return keys.oidcModel(this.model, id);
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const ttl = expiresIn > 0 ? { ttlSeconds: Math.ceil(expiresIn) } : {};
+      const key = this.key(id);
+      await store.set(key, JSON.stringify(payload), ttl);
+      const writes: Promise<unknown>[] = [];
+      if (GRANTABLE.has(this.model) && payload.grantId) {
+        // The index lives at least as long as its longest member.
+        writes.push(store.addToSet(keys.oidcGrantIndex(payload.grantId), key, Math.max(1, Math.ceil(expiresIn || 1_209_600))));
+      }
+      if (this.model === 'Session' && payload.uid) writes.push(store.set(keys.oidcUid(payload.uid), id, ttl));
+      if (payload.userCode) writes.push(store.set(keys.oidcUserCode(payload.userCode), id, ttl));
+      await Promise.all(writes);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const value = await store.get(this.key(id));
+      return value === null ? undefined : (JSON.parse(value) as AdapterPayload);
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const id = await store.get(keys.oidcUid(uid));
+      return id === null ? undefined : this.find(id);
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const id = await store.get(keys.oidcUserCode(userCode));
+      return id === null ? undefined : this.find(id);
+    }
+
+    async destroy(id: string): Promise<void> {
+      await store.delete(this.key(id));
+    }
+
+    async consume(id: string): Promise<void> {
+      const key = this.key(id);
+      const result = await store.consumeJson(key, Math.floor(Date.now() / 1000));
+      if (result === 'consumed') return;
+      if (result === 'already-consumed') {
+        const payload = await this.find(id);
+        if (payload?.grantId) await revokeGrant(store, payload.grantId);
+        throw new errors.InvalidGrant(`${this.model === 'AuthorizationCode' ? 'authorization code' : 'grant source'} already consumed`);
+      }
+      throw new errors.InvalidGrant('grant source not found');
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await revokeGrant(store, grantId);
+    }
+  };
+}
+
+async function revokeGrant(store: Store, grantId: string): Promise<void> {
+  const indexKey = keys.oidcGrantIndex(grantId);
+  const members = await store.members(indexKey);
+  // One key per call: the members may sit in different Redis Cluster slots.
+  await Promise.all([...members, indexKey].map((key) => store.delete(key)));
+}

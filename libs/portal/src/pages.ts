@@ -1,0 +1,27 @@
+import { escapeHtml, renderPage } from '@broker/http';
+
+/** Home-realm discovery: ask for the work email when nothing in the request names the tenant. */
+export function discoveryPage(uid: string, clientName: string, error?: string): string {
+  return renderPage(
+    'Sign in',
+    `<p>Sign in to <strong>${escapeHtml(clientName)}</strong> with your work account.</p>
+${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/interaction/${encodeURIComponent(uid)}/discover">
+<label for="email">Work email</label>
+<input id="email" name="email" type="email" autocomplete="username" required autofocus>
+<button type="submit">Continue</button>
+</form>`,
+  );
+}
+
+/** Consent for third-party clients (first-party clients never see it). */
+export function consentPage(uid: string, clientName: string, scopes: string[]): string {
+  return renderPage(
+    'Allow access?',
+    `<p><strong>${escapeHtml(clientName)}</strong> asks to use your account: ${scopes.map((s) => `<code>${escapeHtml(s)}</code>`).join(', ')}.</p>
+<form method="post" action="/interaction/${encodeURIComponent(uid)}/consent">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form>`,
+  );
+}

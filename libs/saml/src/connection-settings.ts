@@ -1,0 +1,31 @@
+import type { ResolvedConnection } from '@broker/config';
+import { parseIdpMetadata } from './idp-metadata.ts';
+
+/** The IdP side of a connection, complete: configuration first, metadata for the rest. */
+export interface IdpSettings {
+  entityId: string;
+  ssoUrl: string;
+  certificates: string[];
+}
+
+/** The SP's URLs for one connection, under the broker's public origin. */
+export function spUrls(issuer: string, connectionId: string): { entityId: string; acsUrl: string; loginUrl: string; metadataUrl: string } {
+  const base = `${issuer}/saml/${encodeURIComponent(connectionId)}`;
+  return { entityId: `${base}/metadata`, acsUrl: `${base}/acs`, loginUrl: `${base}/login`, metadataUrl: `${base}/metadata` };
+}
+
+/**
+ * Resolve a connection's IdP settings; throws naming the connection when something is missing.
+ * Values given in the configuration win over the metadata's; certificates from both are
+ * trusted, so an IdP can rotate by publishing the next certificate ahead of time.
+ */
+export function resolveIdpSettings(connection: ResolvedConnection): IdpSettings {
+  const metadata = connection.idp.metadataXml === undefined ? undefined : parseIdpMetadata(connection.idp.metadataXml);
+  const entityId = connection.idp.entityId ?? metadata?.entityId;
+  const ssoUrl = connection.idp.ssoUrl ?? metadata?.ssoRedirectUrl ?? metadata?.ssoPostUrl;
+  const certificates = [...new Set([...connection.idp.certificates, ...(metadata?.certificates ?? [])])];
+  if (!entityId) throw new Error(`connection ${connection.id}: no IdP entity ID (set idp.entityId or idp.metadataFile)`);
+  if (!ssoUrl) throw new Error(`connection ${connection.id}: no IdP SSO URL (set idp.ssoUrl or give metadata with a SingleSignOnService)`);
+  if (certificates.length === 0) throw new Error(`connection ${connection.id}: no IdP signing certificate`);
+  return { entityId, ssoUrl, certificates };
+}

@@ -1,0 +1,95 @@
+import express, { type Express } from 'express';
+import type { ResolvedConfig } from '@broker/config';
+import { createAuthnRouter } from '@broker/authn';
+import { errorHandler, healthRoutes, notFound, requestId, securityHeaders } from '@broker/http';
+import { createDirectory, createLoginHandoff, createUserRepository, type Directory, type LoginHandoff, type UserRepository } from '@broker/identity';
+import { createProvider, type Provider } from '@broker/oidc';
+import { createAuthPortalRouter } from '@broker/portal';
+import { createSamlServiceProvider, type SamlServiceProvider } from '@broker/saml';
+import type { Store } from '@broker/store';
+import type { Logger } from '@broker/telemetry';
+import { createTokenServiceRouter } from '@broker/token';
+import type { BrokerSecrets } from './secrets.ts';
+
+/** Everything the broker's apps are built from. */
+export interface BrokerDeps {
+  config: ResolvedConfig;
+  store: Store;
+  logger: Logger;
+  directory: Directory;
+  handoff: LoginHandoff;
+  users: UserRepository;
+  provider: Provider;
+  serviceProvider: SamlServiceProvider;
+}
+
+/** Build the shared dependencies once per process. */
+export function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): BrokerDeps {
+  const { config, store, logger, secrets } = options;
+  const directory = createDirectory(config);
+  const users = createUserRepository(store);
+  const provider = createProvider({
+    config,
+    store,
+    logger: logger.child({ component: 'oidc' }),
+    signingKeys: secrets.signingKeys,
+    cookieKeys: secrets.cookieKeys,
+    findAccount: async (sub) => {
+      const user = await users.findById(sub);
+      if (!user) return undefined;
+      const name = [user.givenName, user.surname].filter(Boolean).join(' ') || undefined;
+      return {
+        sub: user.id,
+        email: user.email,
+        // The IdP vouches for the address only as far as the tenant's own directory does.
+        email_verified: user.email === undefined ? undefined : false,
+        name,
+        given_name: user.givenName,
+        family_name: user.surname,
+        tenant: user.tenantId,
+        role: user.role,
+      };
+    },
+  });
+  const serviceProvider = createSamlServiceProvider({
+    issuer: config.issuer,
+    store,
+    findConnection: (id) => directory.connection(id)?.connection,
+    requestTtlSeconds: config.ttl.interaction,
+  });
+  // Fail at start, not at the first login, when a connection's IdP settings are incomplete.
+  for (const tenant of config.tenants) for (const connection of tenant.connections) serviceProvider.idpSettings(connection);
+  return { config, store, logger, directory, handoff: createLoginHandoff(store, config.ttl.interaction), users, provider, serviceProvider };
+}
+
+export type BrokerPart = 'portal' | 'authn' | 'token';
+
+/**
+ * One express app serving some of the broker's parts: each split-mode process serves one; the
+ * all-in-one process serves all three on one origin.
+ */
+export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestId(), securityHeaders(), healthRoutes(() => deps.store.ping()));
+  if (parts.includes('token')) app.use(createTokenServiceRouter({ provider: deps.provider }));
+  if (parts.includes('authn')) {
+    app.use(
+      createAuthnRouter({
+        config: deps.config,
+        directory: deps.directory,
+        handoff: deps.handoff,
+        users: deps.users,
+        serviceProvider: deps.serviceProvider,
+        logger: deps.logger.child({ component: 'authn' }),
+      }),
+    );
+  }
+  if (parts.includes('portal')) {
+    app.use(createAuthPortalRouter({ provider: deps.provider, directory: deps.directory, handoff: deps.handoff, logger: deps.logger.child({ component: 'portal' }) }));
+  }
+  app.use((req, _res, next) => next(notFound('http.not_found', 'This page does not exist.', { method: req.method, path: req.path })));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisStore } from './redis-store.ts';
+import { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } from './redis-test-support.ts';
+import { describeStoreContract } from './store.contract.ts';
+
+const url = redisTestUrl();
+const available = await redisAvailable(url);
+
+/** Delete every key under `prefix` (SCAN, never KEYS: KEYS blocks a shared server). */
+async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (found.length > 0) await redis.del(...found);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+// Skipped (with a loud warning) only when Redis is unreachable outside CI; in CI the suite runs
+// and requireRedisInCi fails it, so a missing Redis can never pass as green.
+describe.skipIf(skipRedisTests(available, url))('redis store', () => {
+  const prefix = `test:${randomUUID()}:`;
+  let admin: Redis;
+
+  beforeAll(() => {
+    requireRedisInCi(available, url);
+    admin = new Redis(url, { maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    if (!available) return; // beforeAll already failed the suite; there is nothing to clean
+    await deleteByPrefix(admin, prefix);
+    await admin.quit();
+  });
+
+  describeStoreContract('redis', () => {
+    const store = createRedisStore({ url, keyPrefix: prefix });
+    return Promise.resolve({ store, cleanup: () => store.close() });
+  });
+
+  it('prefixes keys and leaves a borrowed client open on close()', async () => {
+    const store = createRedisStore({ redis: admin, keyPrefix: `${prefix}borrowed:` });
+    await store.set('k', 'v', { ttlSeconds: 30 });
+    expect(await admin.get(`${prefix}borrowed:k`)).toBe('v');
+    await store.close();
+    expect(admin.status).toBe('ready');
+    expect(await admin.ping()).toBe('PONG');
+  });
+
+  it('uses broker: as the default prefix and quits an owned connection on close()', async () => {
+    const store = createRedisStore({ url });
+    const key = `${prefix}default-prefix`; // stored as broker:test:<uuid>:default-prefix
+    await store.set(key, 'v', { ttlSeconds: 30 });
+    expect(await admin.get(`broker:${key}`)).toBe('v');
+    expect(await store.delete(key)).toBe(1);
+    await store.close();
+    await expect(store.ping()).rejects.toThrow();
+  });
+
+  it('requires exactly one of url and redis', () => {
+    expect(() => createRedisStore({})).toThrow(TypeError);
+    expect(() => createRedisStore({ url, redis: admin })).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { ConsumeResult, Store, WriteOptions } from './store.ts';
+import { assertConsumedAt, assertTtlSeconds, ttlOf } from './validation.ts';
+
+/** Exactly one of `url` and `redis`. */
+export interface RedisStoreOptions {
+  /** Connect to this URL (redis:// or rediss://). The store owns the connection: close() quits it. */
+  url?: string;
+  /**
+   * Use this client instead. The store does not own it: close() leaves it open, and its own
+   * options (timeouts, retries) apply, and its own ioredis `keyPrefix`, if any, comes on top.
+   */
+  redis?: Redis;
+  /** Prepended to every key. Default 'broker:'. Must not contain '{' (it would break hash tags). */
+  keyPrefix?: string;
+  /** Per-command timeout for an owned connection, in ms. Default 2000. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * consumeJson, atomically.
+ *   KEYS[1]  the (prefixed) key of a JSON object
+ *   ARGV[1]  `at`: a JSON number (epoch seconds) to store in the `consumed` field
+ * Returns 0 = missing, 1 = consumed by this call, 2 = already consumed (a `consumed` that is
+ * present and not null). Error reply when the value is not a JSON object.
+ */
+const CONSUME_JSON_LUA = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, doc = pcall(cjson.decode, raw)
+if not ok or type(doc) ~= 'table' or not string.find(raw, '^%s*{') then
+  return redis.error_reply('ERR store: value is not a JSON object')
+end
+if doc.consumed ~= nil and doc.consumed ~= cjson.null then return 2 end
+-- Append the field to the original text instead of cjson.encode(doc): re-encoding would turn
+-- [] into {} and round numbers to 14 digits. If "consumed": null was present, the appended
+-- duplicate wins, since JSON parsers keep the last value of a repeated key.
+local body = string.match(raw, '^(.*)}%s*$')
+local sep = ','
+if next(doc) == nil then sep = '' end
+redis.call('SET', KEYS[1], body .. sep .. '"consumed":' .. ARGV[1] .. '}', 'KEEPTTL')
+return 1
+`;
+
+/**
+ * addToSet: SADD, then make the TTL at least ARGV[2] seconds (never shorter). PTTL is -1 for a
+ * key without a TTL, so such a set gets one too. (EXPIRE ... GT alone would treat it as infinite.)
+ *   KEYS[1]  the (prefixed) set key
+ *   ARGV[1]  the member
+ *   ARGV[2]  the TTL in seconds (a positive integer)
+ */
+const ADD_TO_SET_LUA = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl * 1000 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+`;
+
+const CONSUME_RESULTS: Record<number, ConsumeResult> = { 0: 'missing', 1: 'consumed', 2: 'already-consumed' };
+
+export function createRedisStore(options: RedisStoreOptions): Store {
+  const { redis, owned } = connection(options);
+  const prefix = options.keyPrefix ?? 'broker:';
+  if (prefix.includes('{')) throw new TypeError('keyPrefix must not contain "{" (Redis Cluster hash tags)');
+  const k = (key: string): string => prefix + key;
+
+  return {
+    get: (key) => redis.get(k(key)),
+
+    async set(key: string, value: string, options?: WriteOptions) {
+      const ttlSeconds = ttlOf(options);
+      if (ttlSeconds === undefined) await redis.set(k(key), value);
+      else await redis.set(k(key), value, 'EX', ttlSeconds);
+    },
+
+    async setIfAbsent(key: string, value: string, options?: WriteOptions) {
+      const ttlSeconds = ttlOf(options);
+      const reply =
+        ttlSeconds === undefined
+          ? await redis.set(k(key), value, 'NX')
+          : await redis.set(k(key), value, 'EX', ttlSeconds, 'NX');
+      return reply === 'OK'; // null when the key existed
+    },
+
+    take: (key) => redis.getdel(k(key)),
+
+    // DEL with no key is a Redis syntax error; deleting nothing is simply 0.
+    delete: (...keys) => (keys.length === 0 ? Promise.resolve(0) : redis.del(...keys.map(k))),
+
+    async consumeJson(key: string, at: number) {
+      assertConsumedAt(at);
+      const code = await runScript(redis, consumeJsonScript, [k(key)], [String(at)]);
+      const result = typeof code === 'number' ? CONSUME_RESULTS[code] : undefined;
+      if (result === undefined) throw new Error(`consumeJson: unexpected script reply ${String(code)}`);
+      return result;
+    },
+
+    async addToSet(key, member, ttlSeconds) {
+      assertTtlSeconds(ttlSeconds);
+      await runScript(redis, addToSetScript, [k(key)], [member, String(ttlSeconds)]);
+    },
+
+    members: (key) => redis.smembers(k(key)),
+
+    ttl: (key) => redis.ttl(k(key)),
+
+    async ping() {
+      await redis.ping();
+    },
+
+    async close() {
+      if (owned && redis.status !== 'end') await redis.quit();
+    },
+  };
+}
+
+function connection(options: RedisStoreOptions): { redis: Redis; owned: boolean } {
+  if ((options.url === undefined) === (options.redis === undefined)) {
+    throw new TypeError('createRedisStore: pass exactly one of url and redis');
+  }
+  if (options.redis !== undefined) return { redis: options.redis, owned: false };
+  const redis = new Redis(options.url ?? '', {
+    commandTimeout: options.commandTimeoutMs ?? 2000,
+    // Fail fast when Redis is down instead of queueing requests through many reconnects: callers
+    // (and readiness probes) should see the error.
+    maxRetriesPerRequest: 1,
+  });
+  return { redis, owned: true };
+}
+
+interface Script {
+  lua: string;
+  sha1: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha1: createHash('sha1').update(lua).digest('hex') });
+const consumeJsonScript = script(CONSUME_JSON_LUA);
+const addToSetScript = script(ADD_TO_SET_LUA);
+
+/** EVALSHA, falling back to EVAL (which also caches the script) when the server lacks it. */
+async function runScript(redis: Redis, s: Script, keys: string[], args: string[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(s.sha1, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return redis.eval(s.lua, keys.length, ...keys, ...args);
+  }
+}

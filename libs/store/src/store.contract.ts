@@ -1,0 +1,216 @@
+/**
+ * The behaviour every `Store` implementation must share (test-only). Run it from a `*.test.ts`
+ * file: `describeStoreContract('memory', async () => ({ store, cleanup }))`. One store serves the
+ * whole suite; each test uses its own keys.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from './store.ts';
+
+export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+/** Bad TTLs: Redis EX rejects each of them, so every implementation must too. */
+const INVALID_TTLS = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY];
+
+export function describeStoreContract(name: string, makeStore: MakeStore): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void> = () => Promise.resolve();
+    const key = (label: string): string => `contract:${label}:${randomUUID()}`;
+
+    beforeAll(async () => {
+      ({ store, cleanup } = await makeStore());
+    });
+    afterAll(() => cleanup());
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('round-trips set/get and overwrites', async () => {
+      const k = key('rt');
+      expect(await store.get(k)).toBeNull();
+      await store.set(k, 'one');
+      expect(await store.get(k)).toBe('one');
+      await store.set(k, '{"ü":"✓"}');
+      expect(await store.get(k)).toBe('{"ü":"✓"}');
+    });
+
+    it('reports ttl -2 when absent, -1 when durable, the seconds left otherwise', async () => {
+      const k = key('ttl');
+      expect(await store.ttl(k)).toBe(-2);
+      await store.set(k, 'v');
+      expect(await store.ttl(k)).toBe(-1);
+      await store.set(k, 'v', { ttlSeconds: 60 });
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(59);
+      expect(await store.ttl(k)).toBeLessThanOrEqual(60);
+      await store.set(k, 'v'); // a plain set makes it durable again, as Redis SET does
+      expect(await store.ttl(k)).toBe(-1);
+    });
+
+    it('expires TTL values and sets while durable ones stay', async () => {
+      const [str, nx, set, json, durable] = ['str', 'nx', 'set', 'json', 'durable'].map(key) as [
+        string, string, string, string, string,
+      ];
+      await store.set(str, 'v', { ttlSeconds: 1 });
+      expect(await store.setIfAbsent(nx, 'first', { ttlSeconds: 1 })).toBe(true);
+      await store.addToSet(set, 'm', 1);
+      await store.set(json, '{"a":1}', { ttlSeconds: 1 });
+      await store.set(durable, 'stays');
+      expect(await store.get(str)).toBe('v');
+
+      await sleep(1_200);
+
+      expect(await store.get(str)).toBeNull();
+      expect(await store.ttl(str)).toBe(-2);
+      expect(await store.members(set)).toEqual([]);
+      expect(await store.consumeJson(json, 1)).toBe('missing');
+      expect(await store.take(str)).toBeNull();
+      expect(await store.setIfAbsent(nx, 'second')).toBe(true); // expired counts as absent
+      expect(await store.get(nx)).toBe('second');
+      expect(await store.get(durable)).toBe('stays');
+    });
+
+    it('setIfAbsent writes only the first time', async () => {
+      const k = key('nx');
+      expect(await store.setIfAbsent(k, 'first', { ttlSeconds: 30 })).toBe(true);
+      expect(await store.setIfAbsent(k, 'second')).toBe(false);
+      expect(await store.get(k)).toBe('first');
+      expect(await store.ttl(k)).toBeGreaterThan(0); // the losing call did not touch the TTL
+      const durable = key('nx-durable');
+      expect(await store.setIfAbsent(durable, 'v')).toBe(true);
+      expect(await store.ttl(durable)).toBe(-1);
+    });
+
+    it('take returns the value once, then null', async () => {
+      const k = key('take');
+      expect(await store.take(k)).toBeNull();
+      await store.set(k, 'once', { ttlSeconds: 30 });
+      expect(await store.take(k)).toBe('once');
+      expect(await store.take(k)).toBeNull();
+      expect(await store.ttl(k)).toBe(-2);
+    });
+
+    it('gives a value to exactly one of 20 concurrent takers', async () => {
+      const k = key('take-race');
+      await store.set(k, 'prize', { ttlSeconds: 30 });
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.take(k)));
+      expect(results.filter((r) => r !== null)).toEqual(['prize']);
+    });
+
+    it('consumeJson: missing, consumed, then already-consumed', async () => {
+      const k = key('consume');
+      expect(await store.consumeJson(k, 1_700_000_000)).toBe('missing');
+      const doc = { id: 'x', scope: [], nested: { n: 1.25, big: 1_700_000_000_123 }, s: 'é"}' };
+      await store.set(k, JSON.stringify(doc), { ttlSeconds: 60 });
+
+      expect(await store.consumeJson(k, 1_700_000_000)).toBe('consumed');
+      const afterFirst = await store.get(k);
+      expect(JSON.parse(afterFirst ?? 'null')).toEqual({ ...doc, consumed: 1_700_000_000 });
+
+      expect(await store.consumeJson(k, 1_800_000_000)).toBe('already-consumed');
+      expect(await store.get(k)).toBe(afterFirst); // the loser changed nothing
+    });
+
+    it('consumeJson treats consumed: null as not consumed and handles {}', async () => {
+      const k = key('consume-null');
+      await store.set(k, '{"consumed":null,"a":1}');
+      expect(await store.consumeJson(k, 5)).toBe('consumed');
+      expect(JSON.parse((await store.get(k)) ?? 'null')).toEqual({ a: 1, consumed: 5 });
+      const empty = key('consume-empty');
+      await store.set(empty, '{}');
+      expect(await store.consumeJson(empty, 6)).toBe('consumed');
+      expect(JSON.parse((await store.get(empty)) ?? 'null')).toEqual({ consumed: 6 });
+    });
+
+    it('consumeJson keeps the TTL (and a durable value durable)', async () => {
+      const k = key('consume-ttl');
+      await store.set(k, '{"a":1}', { ttlSeconds: 60 });
+      await store.consumeJson(k, 1);
+      const ttl = await store.ttl(k);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60);
+      const durable = key('consume-durable');
+      await store.set(durable, '{"a":1}');
+      await store.consumeJson(durable, 1);
+      expect(await store.ttl(durable)).toBe(-1);
+    });
+
+    it('lets exactly one of 20 concurrent consumeJson calls win', async () => {
+      const k = key('consume-race');
+      await store.set(k, '{"code":"abc"}', { ttlSeconds: 60 });
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.consumeJson(k, 1000 + i)));
+      expect(results.filter((r) => r === 'consumed')).toHaveLength(1);
+      expect(results.filter((r) => r === 'already-consumed')).toHaveLength(19);
+      const winner = 1000 + results.indexOf('consumed');
+      expect(JSON.parse((await store.get(k)) ?? 'null')).toEqual({ code: 'abc', consumed: winner });
+    });
+
+    it('consumeJson rejects values that are not JSON objects, leaving them alone', async () => {
+      for (const bad of ['not json', '[1,2]', '42', 'null', '"s"']) {
+        const k = key('consume-bad');
+        await store.set(k, bad);
+        await expect(store.consumeJson(k, 1)).rejects.toThrow();
+        expect(await store.get(k)).toBe(bad);
+      }
+    });
+
+    it('delete counts the keys that existed', async () => {
+      const [a, b, set, absent] = ['a', 'b', 'set', 'absent'].map(key) as [string, string, string, string];
+      await store.set(a, '1');
+      await store.set(b, '2', { ttlSeconds: 30 });
+      await store.addToSet(set, 'm', 30);
+      expect(await store.delete(a, b, set, absent)).toBe(3);
+      expect(await store.get(a)).toBeNull();
+      expect(await store.get(b)).toBeNull();
+      expect(await store.members(set)).toEqual([]);
+      expect(await store.delete(a)).toBe(0);
+      expect(await store.delete()).toBe(0);
+    });
+
+    it('collects set members without duplicates', async () => {
+      const k = key('set');
+      expect(await store.members(k)).toEqual([]);
+      await store.addToSet(k, 'a', 30);
+      await store.addToSet(k, 'b', 30);
+      await store.addToSet(k, 'a', 30);
+      expect((await store.members(k)).sort()).toEqual(['a', 'b']);
+    });
+
+    it('grows a set TTL but never shrinks it', async () => {
+      const k = key('set-ttl');
+      await store.addToSet(k, 'a', 10);
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(9);
+      expect(await store.ttl(k)).toBeLessThanOrEqual(10);
+      await store.addToSet(k, 'b', 100);
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(99);
+      await store.addToSet(k, 'c', 5);
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(99);
+      expect((await store.members(k)).sort()).toEqual(['a', 'b', 'c']);
+    });
+
+    it('rejects string commands on a set and set commands on a string (WRONGTYPE)', async () => {
+      const set = key('wt-set');
+      const str = key('wt-str');
+      await store.addToSet(set, 'm', 30);
+      await store.set(str, 'v');
+      await expect(store.get(set)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.take(set)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.members(str)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.addToSet(str, 'm', 30)).rejects.toThrow(/WRONGTYPE/);
+      expect(await store.members(set)).toEqual(['m']);
+      expect(await store.get(str)).toBe('v');
+    });
+
+    it('rejects TTLs that are not positive integers, writing nothing', async () => {
+      const k = key('bad-ttl');
+      for (const ttlSeconds of INVALID_TTLS) {
+        await expect(store.set(k, 'v', { ttlSeconds })).rejects.toThrow(TypeError);
+        await expect(store.setIfAbsent(k, 'v', { ttlSeconds })).rejects.toThrow(TypeError);
+        await expect(store.addToSet(k, 'm', ttlSeconds)).rejects.toThrow(TypeError);
+      }
+      expect(await store.ttl(k)).toBe(-2);
+    });
+  });
+}

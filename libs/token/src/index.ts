@@ -1,0 +1,1 @@
+export { createTokenServiceRouter, isTokenServicePath } from './token-service.ts';

@@ -1,0 +1,30 @@
+import express, { type RequestHandler, type Router } from 'express';
+import { OIDC_ROUTES, type Provider } from '@broker/oidc';
+
+/** The oidc-provider routes the token service serves. */
+const TOKEN_PATHS = new Set<string>([
+  OIDC_ROUTES.token,
+  OIDC_ROUTES.introspection,
+  OIDC_ROUTES.revocation,
+  OIDC_ROUTES.jwks,
+  OIDC_ROUTES.userinfo,
+  '/.well-known/openid-configuration',
+]);
+export const isTokenServicePath = (path: string): boolean => TOKEN_PATHS.has(path);
+
+/**
+ * token-service: token, introspection, revocation, JWKS, userinfo and discovery, from the same
+ * oidc-provider configuration as the portal. Every other path falls through (404 in split mode).
+ */
+export function createTokenServiceRouter(deps: { provider: Provider }): Router {
+  const router = express.Router();
+  const callback = deps.provider.callback() as RequestHandler;
+  router.use((req, res, next) => {
+    if (isTokenServicePath(req.path)) {
+      callback(req, res, next);
+      return;
+    }
+    next();
+  });
+  return router;
+}
