@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -38,15 +38,18 @@ export interface LoggerOptions {
   service: string;
   /** pino level; default from LOG_LEVEL, else 'info' ('silent' under tests unless LOG_LEVEL is set). */
   level?: string;
+  /** Where lines go; default stdout. Tests pass a stream to read the lines back. */
+  destination?: DestinationStream;
 }
 
 /** A JSON logger (pino) with secrets redacted. One per process; pass children down. */
 export function createLogger(options: LoggerOptions): Logger {
   const level = options.level ?? process.env['LOG_LEVEL'] ?? (process.env['VITEST'] ? 'silent' : 'info');
-  return pino({
+  const settings = {
     name: options.service,
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { service: options.service },
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }
