@@ -16,7 +16,7 @@ export interface StartDevIdpOptions {
 export interface RunningDevIdp {
   /** The IdP's public base URL (`baseUrl` from the config). */
   url: string;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 const DEFAULT_PORT = 3001;

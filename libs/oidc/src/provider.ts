@@ -80,7 +80,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // Carried to the portal's interaction: which tenant and which IdP connection to use.
     extraParams: ['tenant', 'idp_hint'],
-    jwks: { keys: deps.signingKeys.keys as NonNullable<Configuration['jwks']>['keys'] },
+    jwks: { keys: deps.signingKeys.keys },
     cookies: {
       keys: deps.cookieKeys,
       long: { signed: true, httpOnly: true, sameSite: 'lax' },

@@ -19,6 +19,12 @@ export const isPortalOidcPath = (path: string): boolean => PORTAL_OIDC_PATHS.som
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
+/** A urlencoded form field as a string ('' when absent or repeated). */
+const formField = (req: Request, name: string): string => {
+  const value = (req.body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : '';
+};
+
 /**
  * auth-portal: the authorization endpoint (oidc-provider) and the interactions around it:
  * home-realm discovery, the hand-off to authn-service, finishing the login, consent.
@@ -73,7 +79,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
   router.get('/interaction/:uid', async (req, res) => {
     const d = await details(req, res);
     if (d.prompt.name === 'consent') {
-      const scopes = String(d.params['scope'] ?? 'openid').split(' ');
+      const scopes = (typeof d.params['scope'] === 'string' ? d.params['scope'] : 'openid').split(' ');
       res.type('html').send(consentPage(d.uid, clientName(d), scopes));
       return;
     }
@@ -94,7 +100,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
 
   router.post('/interaction/:uid/discover', form, async (req, res) => {
     const d = await details(req, res);
-    const email = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
+    const email = formField(req, 'email').trim();
     const tenant = directory.tenantForEmail(email);
     if (!tenant) {
       logger.warn({ requestId: req.requestId, uid: d.uid, code: 'tenant.unknown_domain' }, 'discovery: no tenant for the email domain');
@@ -122,7 +128,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
   router.post('/interaction/:uid/consent', form, async (req, res) => {
     const d = await details(req, res);
     if (d.prompt.name !== 'consent' || !d.session?.accountId) throw badRequest('interaction.unexpected', 'This step is not expected now.', { prompt: d.prompt.name });
-    if (req.body?.decision !== 'allow') {
+    if (formField(req, 'decision') !== 'allow') {
       await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user denied access' }, { mergeWithLastSubmission: false });
       return;
     }

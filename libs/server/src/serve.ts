@@ -6,7 +6,7 @@ export interface Running {
   server: Server;
   /** The URL the server listens on (loopback). */
   url: string;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /** Listen on `port` (0 = any free port) on `host` (default all interfaces). */

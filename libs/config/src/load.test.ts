@@ -1,0 +1,220 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, configPathFrom, loadConfigFile, parseConfig } from './load.ts';
+
+const DEMO_DIR = fileURLToPath(new URL('../../../config/demo/', import.meta.url));
+const DEMO_FILE = join(DEMO_DIR, 'broker.yaml');
+
+/** The demo configuration as written in the file: a fresh, mutable copy per call. */
+interface RawConfig {
+  issuer: unknown;
+  secrets?: Record<string, unknown>;
+  tenants: Array<Record<string, unknown> & { connections: Array<Record<string, unknown> & { idp: Record<string, unknown> }> }>;
+  clients: Array<Record<string, unknown>>;
+  [key: string]: unknown;
+}
+const demoRaw = (): RawConfig => parseYaml(readFileSync(DEMO_FILE, 'utf8')) as RawConfig;
+
+const at = <T>(items: T[], index: number): T => {
+  const item = items[index];
+  if (item === undefined) throw new Error(`fixture has no item ${index}`);
+  return item;
+};
+
+/** The ConfigError `parse` throws for `raw` (fails the test when it throws nothing or something else). */
+function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+const parse = (raw: unknown, env: NodeJS.ProcessEnv = {}) => parseConfig(raw, { baseDir: DEMO_DIR, env });
+
+describe('loadConfigFile', () => {
+  it('loads the demo configuration and resolves its certificate file and secrets', () => {
+    const config = loadConfigFile(DEMO_FILE, { env: {} });
+    expect(config.issuer).toBe('http://localhost:3000');
+    expect(config.tenants.map((t) => t.id)).toEqual(['acme']);
+    const connection = at(at(config.tenants, 0).connections, 0);
+    expect(connection.id).toBe('acme-dev-idp');
+    expect(connection.idp.entityId).toBe('http://localhost:3001/metadata');
+    expect(connection.idp.certificates).toEqual([readFileSync(join(DEMO_DIR, 'dev-idp/signing-cert.pem'), 'utf8')]);
+    expect(connection.idp.metadataXml).toBeUndefined();
+    // Defaults filled in by the schema.
+    expect(connection.wantResponseSigned).toBe(true);
+    expect(config.ttl).toEqual({ authorizationCode: 60, accessToken: 600, idToken: 600, interaction: 600, session: 28_800 });
+    expect(config.clients.find((c) => c.clientId === 'demo-backend')?.clientSecret).toBe('demo-backend-secret-not-for-production');
+    expect(config.clients.find((c) => c.clientId === 'demo-native')?.clientSecret).toBeUndefined();
+    expect(config.secrets).toEqual({ cookieKeys: undefined, signingKeys: undefined });
+  });
+
+  it('names the file it cannot read', () => {
+    const error = configErrorOf(() => loadConfigFile(join(DEMO_DIR, 'no-such-file.yaml')));
+    expect(error.message).toContain('no-such-file.yaml');
+  });
+
+  describe('with files', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'broker-config-'));
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('refuses a file that is not YAML', async () => {
+      const path = join(dir, 'broken.yaml');
+      await writeFile(path, 'issuer: [unclosed\n');
+      const error = configErrorOf(() => loadConfigFile(path));
+      expect(error.message).toMatch(/not valid YAML/);
+    });
+
+    it('reads JSON and resolves relative files against the file, not the working directory', async () => {
+      await writeFile(join(dir, 'cookie-key'), 'from-a-file\n');
+      const raw = demoRaw();
+      raw.secrets = { cookieKeys: [{ file: 'cookie-key' }] };
+      at(at(raw.tenants, 0).connections, 0).idp['certificates'] = [{ file: join(DEMO_DIR, 'dev-idp/signing-cert.pem') }];
+      const path = join(dir, 'broker.json');
+      await writeFile(path, JSON.stringify(raw));
+      const config = loadConfigFile(path, { env: {} });
+      expect(config.secrets.cookieKeys).toEqual(['from-a-file']); // trimmed
+      expect(at(at(config.tenants, 0).connections, 0).idp.certificates[0]).toContain('BEGIN CERTIFICATE');
+    });
+
+    it('names the invalid field and the file in a validation error', async () => {
+      const raw = demoRaw();
+      raw.issuer = 'not a url';
+      const path = join(dir, 'bad-issuer.json');
+      await writeFile(path, JSON.stringify(raw));
+      const error = configErrorOf(() => loadConfigFile(path));
+      expect(error.message).toContain(path);
+      expect(error.message).toMatch(/- issuer: /);
+    });
+  });
+});
+
+describe('parseConfig field errors', () => {
+  it('accepts the demo configuration as parsed from the file', () => {
+    expect(parse(demoRaw()).clients).toHaveLength(2);
+  });
+
+  it('names clients.N.redirectUris when a client has none', () => {
+    const raw = demoRaw();
+    at(raw.clients, 0)['redirectUris'] = [];
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.0\.redirectUris: /);
+  });
+
+  it('names a duplicate tenant id', () => {
+    const raw = demoRaw();
+    // A copy with its own connection id and domain, so the tenant id is the only conflict.
+    raw.tenants.push({ ...at(raw.tenants, 0), emailDomains: ['other.test'], connections: [{ ...at(at(raw.tenants, 0).connections, 0), id: 'other-idp' }] });
+    const message = configErrorOf(() => parse(raw)).message;
+    expect(message).toMatch(/- tenants\.1\.id: duplicate tenant id 'acme'/);
+    expect(message).not.toMatch(/connections/);
+  });
+
+  it('names a duplicate connection id and a domain claimed twice', () => {
+    const raw = demoRaw();
+    raw.tenants.push({ ...at(raw.tenants, 0), id: 'beta', displayName: 'Beta' });
+    const message = configErrorOf(() => parse(raw)).message;
+    expect(message).toMatch(/- tenants\.1\.connections\.0\.id: duplicate connection id 'acme-dev-idp'/);
+    expect(message).toMatch(/- tenants\.1\.emailDomains\.0: domain 'acme\.test' already belongs to tenant 'acme'/);
+  });
+
+  it('names an unknown tenant in allowedTenants', () => {
+    const raw = demoRaw();
+    at(raw.clients, 1)['allowedTenants'] = ['acme', 'nope'];
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.1\.allowedTenants\.1: unknown tenant 'nope'/);
+  });
+
+  it('names a confidential client without a secret, and a public client with one', () => {
+    const noSecret = demoRaw();
+    delete at(noSecret.clients, 1)['clientSecret'];
+    expect(configErrorOf(() => parse(noSecret)).message).toMatch(/- clients\.1\.clientSecret: a confidential client needs a clientSecret/);
+
+    const publicWithSecret = demoRaw();
+    at(publicWithSecret.clients, 0)['clientSecret'] = 'should-not-be-here';
+    expect(configErrorOf(() => parse(publicWithSecret)).message).toMatch(/- clients\.0\.clientSecret: a public client must not have a clientSecret/);
+  });
+
+  it('names a duplicate clientId', () => {
+    const raw = demoRaw();
+    raw.clients.push({ ...at(raw.clients, 0) });
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.2\.clientId: duplicate clientId 'demo-native'/);
+  });
+
+  it('names malformed ids, issuers and connections', () => {
+    const raw = demoRaw();
+    raw.issuer = 'http://localhost:3000/';
+    at(raw.tenants, 0)['id'] = 'Acme Corp';
+    at(at(raw.tenants, 0).connections, 0).idp = { entityId: 'urn:only-an-entity-id' };
+    const message = configErrorOf(() => parse(raw)).message;
+    expect(message).toMatch(/- issuer: must not end with a slash/);
+    expect(message).toMatch(/- tenants\.0\.id: must be lowercase/);
+    expect(message).toMatch(/- tenants\.0\.connections\.0\.idp: give entityId, ssoUrl and certificates, or a metadataFile/);
+  });
+
+  it('refuses unknown fields instead of ignoring a typo', () => {
+    const raw = demoRaw();
+    at(raw.clients, 0)['redirectUri'] = ['http://127.0.0.1/callback'];
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.0: .*redirectUri/);
+  });
+
+  it('reads { env: NAME } secrets and names the field when the variable is missing', () => {
+    const raw = demoRaw();
+    at(raw.clients, 1)['clientSecret'] = { env: 'BROKER_TEST_CLIENT_SECRET' };
+    raw.secrets = { cookieKeys: [{ env: 'BROKER_TEST_COOKIE_KEY' }] };
+
+    const resolved = parse(raw, { BROKER_TEST_CLIENT_SECRET: 's3cret', BROKER_TEST_COOKIE_KEY: 'cookie' });
+    expect(resolved.clients[1]?.clientSecret).toBe('s3cret');
+    expect(resolved.secrets.cookieKeys).toEqual(['cookie']);
+
+    const missingSecret = configErrorOf(() => parse(raw, { BROKER_TEST_COOKIE_KEY: 'cookie' }));
+    expect(missingSecret.message).toBe('clients.1.clientSecret: environment variable BROKER_TEST_CLIENT_SECRET is not set');
+
+    const missingCookieKey = configErrorOf(() => parse(raw, { BROKER_TEST_CLIENT_SECRET: 's3cret' }));
+    expect(missingCookieKey.message).toBe('secrets.cookieKeys.0: environment variable BROKER_TEST_COOKIE_KEY is not set');
+
+    // An empty variable is as good as none.
+    expect(configErrorOf(() => parse(raw, { BROKER_TEST_CLIENT_SECRET: '', BROKER_TEST_COOKIE_KEY: 'cookie' })).message).toMatch(/^clients\.1\.clientSecret: /);
+  });
+
+  it('names an unreadable certificate file, metadata file and secret file', () => {
+    const cert = demoRaw();
+    at(at(cert.tenants, 0).connections, 0).idp['certificates'] = [{ file: './dev-idp/signing-cert.pem' }, { file: './dev-idp/missing.pem' }];
+    expect(configErrorOf(() => parse(cert)).message).toMatch(/^tenants\.0\.connections\.0\.idp\.certificates\.1: cannot read .*missing\.pem/);
+
+    const metadata = demoRaw();
+    at(at(metadata.tenants, 0).connections, 0).idp = { metadataFile: 'missing-metadata.xml' };
+    expect(configErrorOf(() => parse(metadata)).message).toMatch(/^tenants\.0\.connections\.0\.idp\.metadataFile: cannot read .*missing-metadata\.xml/);
+
+    const signing = demoRaw();
+    signing.secrets = { signingKeys: { file: 'missing-jwks.json' } };
+    expect(configErrorOf(() => parse(signing)).message).toMatch(/^secrets\.signingKeys: cannot read .*missing-jwks\.json/);
+  });
+
+  it('does not put secret values in its messages', () => {
+    const raw = demoRaw();
+    at(raw.clients, 0)['clientSecret'] = 'public-client-secret-value';
+    expect(configErrorOf(() => parse(raw)).message).not.toContain('public-client-secret-value');
+  });
+});
+
+describe('configPathFrom', () => {
+  it('prefers --config, then --config=, then BROKER_CONFIG, then the fallback', () => {
+    expect(configPathFrom(['--config', 'a.yaml'], { BROKER_CONFIG: 'env.yaml' }, 'fallback.yaml')).toBe('a.yaml');
+    expect(configPathFrom(['--config=b.yaml'], { BROKER_CONFIG: 'env.yaml' }, 'fallback.yaml')).toBe('b.yaml');
+    expect(configPathFrom([], { BROKER_CONFIG: 'env.yaml' }, 'fallback.yaml')).toBe('env.yaml');
+    expect(configPathFrom([], {}, 'fallback.yaml')).toBe('fallback.yaml');
+    expect(configPathFrom([], {})).toBeUndefined();
+  });
+});

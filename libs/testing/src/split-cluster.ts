@@ -1,0 +1,396 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BrokerConfigInput } from '@broker/config';
+import { generateSigningJwks } from '@broker/oidc';
+
+/**
+ * The broker in split mode as separate processes, for end-to-end tests and local runs: the
+ * auth-portal, authn-service and token-service (sharing one Redis), the dev IdP, and the dev
+ * proxy as the single public origin (the issuer). Each process is started exactly as in
+ * production, `tsx apps/<name>/src/main.ts`, from a generated configuration.
+ */
+
+export type SplitProcessName = 'auth-portal' | 'authn-service' | 'token-service' | 'dev-idp' | 'dev-proxy';
+export const SPLIT_PROCESS_NAMES: readonly SplitProcessName[] = ['auth-portal', 'authn-service', 'token-service', 'dev-idp', 'dev-proxy'];
+
+/** A client entry of the broker configuration file, as written. */
+export type SplitClusterClient = BrokerConfigInput['clients'][number];
+
+export interface SplitClusterPorts {
+  /** The dev proxy: the public origin and issuer `http://localhost:<proxy>`. */
+  proxy: number;
+  portal: number;
+  authn: number;
+  token: number;
+  /** The dev IdP, `http://localhost:<idp>`. */
+  idp: number;
+}
+
+export interface SplitClusterOptions {
+  redisUrl: string;
+  /** REDIS_KEY_PREFIX of the three broker processes; delete `<keyPrefix>*` after the run. */
+  keyPrefix: string;
+  /** More clients, after demo-native and demo-backend. */
+  clients?: SplitClusterClient[];
+  /** Also write each process's output to `<logDir>/<name>.log`. */
+  logDir?: string;
+  /** Fixed ports (e.g. for a local run); any port not given is a free one picked at start. */
+  ports?: Partial<SplitClusterPorts>;
+  /** How long all processes have to become ready, in ms (default 30 s). */
+  startTimeoutMs?: number;
+  /** LOG_LEVEL of every process (default info). */
+  logLevel?: string;
+}
+
+export interface SplitCluster {
+  /** The issuer: the dev proxy's origin, `http://localhost:<proxy port>`. */
+  issuer: string;
+  /** The dev IdP's base URL. */
+  idpUrl: string;
+  /** The temporary directory with the generated configuration (removed by stop()). */
+  configDir: string;
+  brokerConfigPath: string;
+  devIdpConfigPath: string;
+  ports: SplitClusterPorts;
+  /** The secret of the demo-backend client. */
+  demoBackendSecret: string;
+  /** Everything a process wrote to stdout and stderr so far. */
+  logs(name: SplitProcessName): string;
+  /** The JSON log lines (pino) a process wrote so far; other lines are left out. */
+  logEntries(name: SplitProcessName): Array<Record<string, unknown>>;
+  /** SIGTERM to every process, SIGKILL to those still running 5 s later; removes configDir. */
+  stop(): Promise<void>;
+}
+
+/** The workspace root, from this file's place in it (libs/testing/src). */
+export const workspaceRoot: string = fileURLToPath(new URL('../../../', import.meta.url));
+
+const DEMO_BACKEND_SECRET = 'split-cluster-demo-backend-secret';
+const STOP_GRACE_MS = 5_000;
+
+const MAIN_FILES: Record<SplitProcessName, string> = {
+  'auth-portal': 'apps/auth-portal/src/main.ts',
+  'authn-service': 'apps/authn-service/src/main.ts',
+  'token-service': 'apps/token-service/src/main.ts',
+  'dev-idp': 'apps/dev-idp/src/main.ts',
+  'dev-proxy': 'apps/dev-proxy/src/main.ts',
+};
+
+interface Managed {
+  name: SplitProcessName;
+  child: ChildProcess;
+  output: string[];
+  file: WriteStream | undefined;
+  /** Resolves once the process has exited and its output is closed. */
+  closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  done: boolean;
+}
+
+/** Start the five processes and wait until each one serves. Rejects (after stopping them) naming the one that failed. */
+export async function startSplitCluster(options: SplitClusterOptions): Promise<SplitCluster> {
+  const ports = await pickPorts(options.ports ?? {});
+  const issuer = `http://localhost:${ports.proxy}`;
+  const idpUrl = `http://localhost:${ports.idp}`;
+  const configDir = await mkdtemp(join(tmpdir(), 'broker-split-'));
+  const { brokerConfigPath, devIdpConfigPath } = await writeConfigs({ configDir, issuer, idpUrl, idpPort: ports.idp, clients: options.clients ?? [] });
+  if (options.logDir) await mkdir(options.logDir, { recursive: true });
+
+  const common: NodeJS.ProcessEnv = {
+    ...process.env,
+    // tsx starts `node` from PATH: make it the workspace's pinned Node.
+    PATH: [join(workspaceRoot, 'node_modules', '.bin'), process.env['PATH'] ?? ''].join(delimiter),
+    LOG_LEVEL: options.logLevel ?? 'info',
+  };
+  const broker = (port: number): NodeJS.ProcessEnv => ({
+    ...common,
+    PORT: String(port),
+    REDIS_URL: options.redisUrl,
+    REDIS_KEY_PREFIX: options.keyPrefix,
+    BROKER_CONFIG: brokerConfigPath,
+  });
+  const envs: Record<SplitProcessName, NodeJS.ProcessEnv> = {
+    'auth-portal': broker(ports.portal),
+    'authn-service': broker(ports.authn),
+    'token-service': broker(ports.token),
+    'dev-idp': { ...common, PORT: String(ports.idp), DEV_IDP_CONFIG: devIdpConfigPath },
+    'dev-proxy': {
+      ...common,
+      PORT: String(ports.proxy),
+      PORTAL_URL: `http://127.0.0.1:${ports.portal}`,
+      AUTHN_URL: `http://127.0.0.1:${ports.authn}`,
+      TOKEN_URL: `http://127.0.0.1:${ports.token}`,
+    },
+  };
+
+  const processes = new Map<SplitProcessName, Managed>();
+  const killAllNow = (): void => {
+    for (const managed of processes.values()) if (!managed.done) killGroup(managed.child, 'SIGKILL');
+  };
+  // Should the test runner exit without stop(), leave no orphaned servers behind.
+  process.once('exit', killAllNow);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      process.removeListener('exit', killAllNow);
+      await Promise.all([...processes.values()].map((managed) => stopProcess(managed)));
+      await rm(configDir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  for (const name of SPLIT_PROCESS_NAMES) {
+    processes.set(name, launch(name, envs[name], options.logDir));
+  }
+
+  const output = (name: SplitProcessName): string => processes.get(name)?.output.join('') ?? '';
+  const readiness: Array<[SplitProcessName, string]> = [
+    ['auth-portal', `http://127.0.0.1:${ports.portal}/healthz`],
+    ['authn-service', `http://127.0.0.1:${ports.authn}/healthz`],
+    ['token-service', `http://127.0.0.1:${ports.token}/healthz`],
+    ['dev-idp', `http://127.0.0.1:${ports.idp}/healthz`],
+    // Through the proxy to the token service: the public origin works end to end.
+    ['dev-proxy', `${issuer}/.well-known/openid-configuration`],
+  ];
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  try {
+    await Promise.all(
+      readiness.map(([name, url]) => {
+        const managed = processes.get(name);
+        if (!managed) throw new Error(`split cluster: ${name} was not started`);
+        return waitUntilReady(managed, url, deadline);
+      }),
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return {
+    issuer,
+    idpUrl,
+    configDir,
+    brokerConfigPath,
+    devIdpConfigPath,
+    ports,
+    demoBackendSecret: DEMO_BACKEND_SECRET,
+    logs: output,
+    logEntries: (name) => parseJsonLines(output(name)),
+    stop,
+  };
+}
+
+/** The given ports, and free ones (listen on port 0, then close) for the rest. */
+async function pickPorts(given: Partial<SplitClusterPorts>): Promise<SplitClusterPorts> {
+  const held: Server[] = [];
+  const free = async (): Promise<number> => {
+    const server = createServer();
+    held.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, () => resolve());
+    });
+    const address = server.address();
+    if (typeof address !== 'object' || address === null) throw new Error('split cluster: could not read a free port');
+    return address.port;
+  };
+  try {
+    // Every server stays open until all ports are picked, so no port is handed out twice.
+    return {
+      proxy: given.proxy ?? (await free()),
+      portal: given.portal ?? (await free()),
+      authn: given.authn ?? (await free()),
+      token: given.token ?? (await free()),
+      idp: given.idp ?? (await free()),
+    };
+  } finally {
+    await Promise.all(held.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
+async function writeConfigs(input: {
+  configDir: string;
+  issuer: string;
+  idpUrl: string;
+  idpPort: number;
+  clients: SplitClusterClient[];
+}): Promise<{ brokerConfigPath: string; devIdpConfigPath: string }> {
+  const { configDir, issuer, idpUrl } = input;
+  const demo = (file: string): string => join(workspaceRoot, 'config', 'demo', 'dev-idp', file);
+  const signingKeysPath = join(configDir, 'signing-keys.json');
+  await writeFile(signingKeysPath, JSON.stringify(await generateSigningJwks()), { mode: 0o600 });
+
+  const brokerConfig: BrokerConfigInput = {
+    issuer,
+    secrets: {
+      cookieKeys: [randomBytes(32).toString('base64url')],
+      signingKeys: { file: signingKeysPath },
+    },
+    tenants: [
+      {
+        id: 'acme',
+        displayName: 'Acme Corporation',
+        emailDomains: ['acme.test'],
+        defaultRole: 'member',
+        connections: [
+          {
+            id: 'acme-dev-idp',
+            displayName: 'Acme (dev IdP)',
+            idp: {
+              entityId: `${idpUrl}/metadata`,
+              ssoUrl: `${idpUrl}/sso`,
+              certificates: [{ file: demo('signing-cert.pem') }],
+            },
+            wantAssertionsSigned: true,
+            wantResponseSigned: true,
+            nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+            attributes: { email: 'email', givenName: 'givenName', surname: 'surname' },
+          },
+        ],
+      },
+    ],
+    clients: [
+      {
+        clientId: 'demo-native',
+        displayName: 'Demo native app',
+        type: 'public',
+        redirectUris: ['http://127.0.0.1/callback'],
+        allowedTenants: ['acme'],
+      },
+      {
+        clientId: 'demo-backend',
+        displayName: 'Demo backend',
+        type: 'confidential',
+        clientSecret: DEMO_BACKEND_SECRET,
+        redirectUris: ['http://localhost:8080/callback'],
+        allowedTenants: ['acme'],
+      },
+      ...input.clients,
+    ],
+  };
+  const devIdpConfig = {
+    entityId: `${idpUrl}/metadata`,
+    baseUrl: idpUrl,
+    port: input.idpPort,
+    signing: { keyFile: demo('signing-key.pem'), certFile: demo('signing-cert.pem') },
+    users: [
+      { username: 'alice', password: 'alice-password', email: 'alice@acme.test', givenName: 'Alice', surname: 'Anderson' },
+      { username: 'bob', password: 'bob-password', email: 'bob@acme.test', givenName: 'Bob', surname: 'Brown', groups: ['engineering'] },
+    ],
+    serviceProviders: [{ entityId: `${issuer}/saml/acme-dev-idp/metadata`, acsUrls: [`${issuer}/saml/acme-dev-idp/acs`] }],
+  };
+  const brokerConfigPath = join(configDir, 'broker.json');
+  const devIdpConfigPath = join(configDir, 'dev-idp.json');
+  await writeFile(brokerConfigPath, `${JSON.stringify(brokerConfig, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(devIdpConfigPath, `${JSON.stringify(devIdpConfig, null, 2)}\n`);
+  return { brokerConfigPath, devIdpConfigPath };
+}
+
+function launch(name: SplitProcessName, env: NodeJS.ProcessEnv, logDir: string | undefined): Managed {
+  // detached: its own process group, so SIGKILL also reaches the node process tsx starts.
+  const child = spawn(join(workspaceRoot, 'node_modules', '.bin', 'tsx'), [MAIN_FILES[name]], {
+    cwd: workspaceRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const file = logDir ? createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }) : undefined;
+  const output: string[] = [];
+  const record = (chunk: Buffer): void => {
+    const text = chunk.toString('utf8');
+    output.push(text);
+    file?.write(text);
+  };
+  child.stdout?.on('data', record);
+  child.stderr?.on('data', record);
+  const managed: Managed = {
+    name,
+    child,
+    output,
+    file,
+    done: false,
+    closed: new Promise((resolve) => {
+      child.once('error', (error) => {
+        record(Buffer.from(`split cluster: could not start ${name}: ${error.message}\n`));
+        managed.done = true;
+        resolve({ code: null, signal: null });
+      });
+      child.once('close', (code, signal) => {
+        managed.done = true;
+        resolve({ code, signal });
+      });
+    }),
+  };
+  void managed.closed.then(() => file?.end());
+  return managed;
+}
+
+async function waitUntilReady(managed: Managed, url: string, deadline: number): Promise<void> {
+  const describe = (why: string): Error =>
+    new Error(`split cluster: ${managed.name} ${why}\n--- ${managed.name} output ---\n${tail(managed.output.join(''))}\n--- end of ${managed.name} output ---`);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void managed.closed.then((result) => {
+    exited = result;
+  });
+  for (;;) {
+    if (exited) throw describe(`exited before it was ready (code ${String(exited.code)}, signal ${String(exited.signal)})`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      await response.body?.cancel();
+      if (response.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw describe(`was not ready at ${url} in time`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function stopProcess(managed: Managed): Promise<void> {
+  if (managed.done) return;
+  // tsx passes SIGTERM on to the app, which shuts down cleanly.
+  managed.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      killGroup(managed.child, 'SIGKILL');
+      resolve();
+    }, STOP_GRACE_MS);
+  });
+  await Promise.race([managed.closed, killed]);
+  clearTimeout(timer);
+  await managed.closed;
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
+
+function tail(text: string, max = 8_000): string {
+  return text.length <= max ? text : `[... ${text.length - max} characters before ...]\n${text.slice(-max)}`;
+}
+
+function parseJsonLines(text: string): Array<Record<string, unknown>> {
+  const entries: Array<Record<string, unknown>> = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) entries.push(value as Record<string, unknown>);
+    } catch {
+      // A line cut in two by the pipe, or not JSON: not a log entry.
+    }
+  }
+  return entries;
+}
