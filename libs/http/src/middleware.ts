@@ -79,7 +79,7 @@ export function logRejection(logger: Logger, req: Request, error: BrokerError): 
  * malformed) are client errors.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => {
+  return (error: unknown, req, res, next) => {
     const reference = req.requestId ?? randomUUID();
     let brokerError: BrokerError;
     if (error instanceof BrokerError) {
@@ -88,11 +88,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       brokerError = new BrokerError({ code: 'http.bad_request', status: error.status, publicMessage: 'The request could not be read.', detail: { reason: error.message } });
     } else {
       logger.error({ requestId: reference, err: error, method: req.method, path: req.path }, 'unhandled error');
-      if (!res.headersSent) res.status(500).type('html').send(renderErrorPage(500, 'The sign-in service had a problem. Please try again.', reference));
+      // Too late for a page: express's default handler closes the half-sent response.
+      if (res.headersSent) return next(error);
+      res.status(500).type('html').send(renderErrorPage(500, 'The sign-in service had a problem. Please try again.', reference));
       return;
     }
     logRejection(logger, req, brokerError);
-    if (res.headersSent) return;
+    if (res.headersSent) return next(error);
     res.status(brokerError.status).type('html').send(renderErrorPage(brokerError.status, brokerError.publicMessage, reference));
   };
 }

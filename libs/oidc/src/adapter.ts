@@ -9,7 +9,6 @@ const GRANTABLE = new Set([
   'DeviceCode',
   'ClientCredentials',
   'BackchannelAuthenticationRequest',
-  'Grant',
 ]);
 
 /**
@@ -87,6 +86,7 @@ export function createStoreAdapter(store: Store): new (model: string) => Adapter
 async function revokeGrant(store: Store, grantId: string): Promise<void> {
   const indexKey = keys.oidcGrantIndex(grantId);
   const members = await store.members(indexKey);
-  // One key per call: the members may sit in different Redis Cluster slots.
-  await Promise.all([...members, indexKey].map((key) => store.delete(key)));
+  // The Grant itself, every token issued under it, and the index. One key per call: they may
+  // sit in different Redis Cluster slots.
+  await Promise.all([...members, keys.oidcModel('Grant', grantId), indexKey].map((key) => store.delete(key)));
 }

@@ -87,6 +87,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     routes: OIDC_ROUTES,
+    // CORS only for public clients (SPAs) calling from the origin of one of their redirect URIs,
+    // and for userinfo; confidential clients are servers and need none.
+    clientBasedCORS: (ctx, origin, client) => {
+      if (origin === 'null') return false;
+      if (ctx.oidc.route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
+      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
+    },
     pkce: { required: () => true },
     responseTypes: ['code'],
     scopes: ['openid', 'offline_access', 'email', 'profile'],

@@ -103,8 +103,9 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const email = formField(req, 'email').trim();
     const tenant = directory.tenantForEmail(email);
     if (!tenant) {
-      logger.warn({ requestId: req.requestId, uid: d.uid, code: 'tenant.unknown_domain' }, 'discovery: no tenant for the email domain');
-      res.status(404).type('html').send(discoveryPage(d.uid, clientName(d), 'We do not know an organization for this email address. Check it, or ask your administrator.'));
+      logger.warn({ requestId: req.requestId, uid: d.uid, code: 'tenant.unknown_domain', status: 404 }, 'rejected: tenant.unknown_domain');
+      const message = 'We do not know an organization for this email address. Check it, or ask your administrator.';
+      res.status(404).type('html').send(discoveryPage(d.uid, clientName(d), { message, reference: req.requestId }));
       return;
     }
     await startSamlLogin(req, res, d, tenant);

@@ -1,11 +1,11 @@
 import { escapeHtml, renderPage } from '@broker/http';
 
 /** Home-realm discovery: ask for the work email when nothing in the request names the tenant. */
-export function discoveryPage(uid: string, clientName: string, error?: string): string {
+export function discoveryPage(uid: string, clientName: string, error?: { message: string; reference: string }): string {
   return renderPage(
     'Sign in',
     `<p>Sign in to <strong>${escapeHtml(clientName)}</strong> with your work account.</p>
-${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
+${error ? `<p class="error">${escapeHtml(error.message)}</p>\n<p class="ref">If you contact support, give them this reference: <code>${escapeHtml(error.reference)}</code></p>` : ''}
 <form method="post" action="/interaction/${encodeURIComponent(uid)}/discover">
 <label for="email">Work email</label>
 <input id="email" name="email" type="email" autocomplete="username" required autofocus>

@@ -27,7 +27,11 @@ export async function startBrokerRuntime(options: StartOptions): Promise<{ deps:
   if (options.mode === 'split') {
     const url = env['REDIS_URL'];
     if (!url) throw new Error('REDIS_URL is required in split mode (e.g. redis://127.0.0.1:6379)');
-    store = createRedisStore({ url, keyPrefix: env['REDIS_KEY_PREFIX'] ?? 'broker:' });
+    store = createRedisStore({
+      url,
+      keyPrefix: env['REDIS_KEY_PREFIX'] ?? 'broker:',
+      onConnectionError: (error) => logger.error({ err: error.message }, 'Redis connection error'),
+    });
     await store.ping();
   } else {
     store = createMemoryStore();

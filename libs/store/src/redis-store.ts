@@ -16,6 +16,11 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** Per-command timeout for an owned connection, in ms. Default 2000. */
   commandTimeoutMs?: number;
+  /**
+   * Told about connection errors of an owned connection (ioredis reconnects by itself). Without
+   * a listener ioredis prints "Unhandled error event" for each one.
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 /**
@@ -126,6 +131,7 @@ function connection(options: RedisStoreOptions): { redis: Redis; owned: boolean 
     // (and readiness probes) should see the error.
     maxRetriesPerRequest: 1,
   });
+  redis.on('error', (error: Error) => options.onConnectionError?.(error));
   return { redis, owned: true };
 }
 

@@ -186,15 +186,20 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
   };
 }
 
-/** The given ports, and free ones (listen on port 0, then close) for the rest. */
+/**
+ * The given ports (checked to be free: a readiness probe must not be answered by some other
+ * server already on the port), and free ones (listen on port 0, then close) for the rest.
+ */
 async function pickPorts(given: Partial<SplitClusterPorts>): Promise<SplitClusterPorts> {
   const held: Server[] = [];
-  const free = async (): Promise<number> => {
+  const hold = async (port: number, role: keyof SplitClusterPorts): Promise<number> => {
     const server = createServer();
     held.push(server);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, () => resolve());
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(new Error(`split cluster: cannot use port ${port} for the ${role}: ${error.code === 'EADDRINUSE' ? 'already in use' : error.message}`)),
+      );
+      server.listen(port, () => resolve());
     });
     const address = server.address();
     if (typeof address !== 'object' || address === null) throw new Error('split cluster: could not read a free port');
@@ -203,14 +208,14 @@ async function pickPorts(given: Partial<SplitClusterPorts>): Promise<SplitCluste
   try {
     // Every server stays open until all ports are picked, so no port is handed out twice.
     return {
-      proxy: given.proxy ?? (await free()),
-      portal: given.portal ?? (await free()),
-      authn: given.authn ?? (await free()),
-      token: given.token ?? (await free()),
-      idp: given.idp ?? (await free()),
+      proxy: await hold(given.proxy ?? 0, 'proxy'),
+      portal: await hold(given.portal ?? 0, 'portal'),
+      authn: await hold(given.authn ?? 0, 'authn'),
+      token: await hold(given.token ?? 0, 'token'),
+      idp: await hold(given.idp ?? 0, 'idp'),
     };
   } finally {
-    await Promise.all(held.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    await Promise.all(held.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
   }
 }
 

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import type { ResolvedConnection } from '@broker/config';
+import type { ValidatedAssertion } from '@broker/saml';
+import { mapAssertion } from './identity-mapping.ts';
+
+const connection = (attributes: ResolvedConnection['attributes'] = { email: 'email', givenName: 'givenName', surname: 'surname' }): ResolvedConnection => ({
+  id: 'acme-dev-idp',
+  idp: { certificates: [] },
+  wantAssertionsSigned: true,
+  wantResponseSigned: true,
+  nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+  attributes,
+});
+
+const assertion = (nameId: string, attributes: ValidatedAssertion['attributes'] = {}): ValidatedAssertion => ({ nameId, issuer: 'urn:idp', attributes });
+
+describe('mapAssertion', () => {
+  it('takes the subject from the NameID and the rest from the mapped attributes', () => {
+    const identity = mapAssertion('acme', connection(), assertion('00u1abc', { email: 'Alice@ACME.test', givenName: ' Alice ', surname: 'Anderson' }));
+    expect(identity).toEqual({ tenantId: 'acme', connectionId: 'acme-dev-idp', subject: '00u1abc', email: 'alice@acme.test', givenName: 'Alice', surname: 'Anderson' });
+  });
+
+  it('uses the attribute names the connection configures', () => {
+    const okta = connection({ email: 'urn:oid:0.9.2342.19200300.100.1.3', givenName: 'firstName', surname: 'lastName' });
+    const identity = mapAssertion('acme', okta, assertion('00u1abc', { 'urn:oid:0.9.2342.19200300.100.1.3': 'a@acme.test', firstName: 'A', lastName: 'B', email: 'ignored@acme.test' }));
+    expect(identity).toMatchObject({ email: 'a@acme.test', givenName: 'A', surname: 'B' });
+  });
+
+  it('takes the first value of a multi-valued attribute and ignores blank ones', () => {
+    const identity = mapAssertion('acme', connection(), assertion('x', { email: ['first@acme.test', 'second@acme.test'], givenName: '   ', surname: [] }));
+    expect(identity).toMatchObject({ email: 'first@acme.test', givenName: undefined, surname: undefined });
+  });
+
+  it('falls back to an email-shaped NameID for the email, and keeps the NameID as is for the subject', () => {
+    expect(mapAssertion('acme', connection(), assertion('Alice@Acme.Test'))).toMatchObject({ subject: 'Alice@Acme.Test', email: 'alice@acme.test' });
+    expect(mapAssertion('acme', connection(), assertion('00u1abc')).email).toBeUndefined();
+    expect(mapAssertion('acme', connection(), assertion('not an@email')).email).toBeUndefined();
+  });
+});
