@@ -53,7 +53,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     const requestId = serviceProvider.newRequestId();
     const relayState = await handoff.createRelayState({ uid, connectionId: connection.id, requestId });
     logger.info({ requestId: req.requestId, uid, connectionId: connection.id, authnRequestId: requestId }, 'sending AuthnRequest');
-    await serviceProvider.redirectToIdp(req, res, { connection, requestId, relayState });
+    await serviceProvider.sendToIdp(req, res, { connection, requestId, relayState });
   });
 
   router.post('/saml/:connectionId/acs', form, async (req: Request, res: Response) => {
@@ -68,16 +68,14 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
 
     let assertion;
     try {
-      assertion = await serviceProvider.validateResponse(req, res, connection);
+      assertion = await serviceProvider.validateResponse(req, res, connection, { expectedRequestId: relay.requestId });
     } catch (error) {
       if (error instanceof SamlRejection) throw rejected(error.code, { ...error.detail, connectionId: connection.id });
       throw error;
     }
-    if (assertion.inResponseTo !== relay.requestId) {
-      throw rejected('saml.in_response_to_mismatch', { expected: relay.requestId, got: assertion.inResponseTo });
-    }
-    // Consume the RelayState atomically so two concurrent posts of one response cannot both log in.
-    if (!(await handoff.takeRelayState(relayState))) throw rejected('saml.replay', { connectionId: connection.id });
+    // Consume the RelayState atomically so two concurrent posts of one response cannot both log in
+    // (the request ID is already used up; this keeps the RelayState single use on its own terms).
+    if (!(await handoff.takeRelayState(relayState))) throw rejected('saml.relay_state_reused', { connectionId: connection.id });
 
     const identity = mapAssertion(tenant.id, connection, assertion);
     const { user, created } = await deps.users.recordLogin(identity, connection.defaultRole ?? tenant.defaultRole);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ResolvedConnection } from '@broker/config';
+import { CONNECTION_DEFAULTS, type ResolvedConnection } from '@broker/config';
 import type { ValidatedAssertion } from '@broker/saml';
 import { mapAssertion } from './identity-mapping.ts';
 
@@ -10,9 +10,10 @@ const connection = (attributes: ResolvedConnection['attributes'] = { email: 'ema
   wantResponseSigned: true,
   nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
   attributes,
+  ...CONNECTION_DEFAULTS,
 });
 
-const assertion = (nameId: string, attributes: ValidatedAssertion['attributes'] = {}): ValidatedAssertion => ({ nameId, issuer: 'urn:idp', attributes });
+const assertion = (nameId: string, attributes: ValidatedAssertion['attributes'] = {}): ValidatedAssertion => ({ assertionId: '_a1', nameId, issuer: 'urn:idp', usedSha1: false, attributes });
 
 describe('mapAssertion', () => {
   it('takes the subject from the NameID and the rest from the mapped attributes', () => {

@@ -9,7 +9,14 @@ export class ConfigError extends Error {
 }
 
 /** A connection whose certificates and metadata file have been read from disk. */
-export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp'> {
+/** A key pair read from configuration: PEM private key and certificate. */
+export interface KeyPair {
+  privateKey: string;
+  certificate: string;
+}
+
+export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp' | 'sp'> {
+  sp: { signing?: KeyPair | undefined; encryption?: KeyPair | undefined };
   idp: {
     entityId?: string | undefined;
     ssoUrl?: string | undefined;
@@ -96,8 +103,14 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
       connections: tenant.connections.map((connection, c) => {
         const field = `tenants.${t}.connections.${c}.idp`;
         const { metadataFile, certificates, ...idp } = connection.idp;
+        const keyPair = (pair: { privateKey: SecretSource; certificate: string | { file: string } } | undefined, name: string): KeyPair | undefined =>
+          pair && {
+            privateKey: secret(pair.privateKey, `tenants.${t}.connections.${c}.sp.${name}.privateKey`),
+            certificate: typeof pair.certificate === 'string' ? pair.certificate : readFile(pair.certificate.file, `tenants.${t}.connections.${c}.sp.${name}.certificate`),
+          };
         return {
           ...connection,
+          sp: { signing: keyPair(connection.sp.signing, 'signing'), encryption: keyPair(connection.sp.encryption, 'encryption') },
           idp: {
             ...idp,
             certificates: (certificates ?? []).map((cert, i) => (typeof cert === 'string' ? cert : readFile(cert.file, `${field}.certificates.${i}`))),

@@ -49,6 +49,70 @@ const attributeMappingSchema = z
   })
   .strict();
 
+const keyPairSchema = z
+  .object({
+    /** PEM private key (a secret: inline, { env } or { file }). */
+    privateKey: secretSchema,
+    /** PEM certificate: text or { file }. */
+    certificate: certificateSchema,
+  })
+  .strict();
+
+const SECURITY_DEFAULTS = {
+  allowSha1: false,
+  clockSkewSeconds: 60,
+  maxAssertionAgeSeconds: 300,
+  requireEncryptedAssertions: false,
+  maxResponseBytes: 262_144,
+  maxDepth: 40,
+};
+const securitySchema = z
+  .object({
+    /** Accept RSA-SHA1 signatures and SHA-1 digests (default false; a warning in diagnostics when on). */
+    allowSha1: z.boolean().default(SECURITY_DEFAULTS.allowSha1),
+    /** Accepted clock difference with the IdP, in seconds (default 60, at most 300: never unlimited). */
+    clockSkewSeconds: z.number().int().min(0).max(300).default(SECURITY_DEFAULTS.clockSkewSeconds),
+    /** Oldest assertion accepted, by its IssueInstant, in seconds (default 300). */
+    maxAssertionAgeSeconds: z.number().int().positive().max(3600).default(SECURITY_DEFAULTS.maxAssertionAgeSeconds),
+    /** Refuse plaintext assertions (default false); needs sp.encryption. */
+    requireEncryptedAssertions: z.boolean().default(SECURITY_DEFAULTS.requireEncryptedAssertions),
+    /** Largest SAMLResponse accepted, in bytes of its base64 form (default 256 KB). */
+    maxResponseBytes: z.number().int().min(4096).max(2_097_152).default(SECURITY_DEFAULTS.maxResponseBytes),
+    /** Deepest element nesting accepted (default 40; real responses nest about 12 deep). */
+    maxDepth: z.number().int().min(16).max(200).default(SECURITY_DEFAULTS.maxDepth),
+  })
+  .strict();
+
+const AUTHN_REQUEST_DEFAULTS = { binding: 'redirect' as const, sign: false, forceAuthn: false };
+const authnRequestSchema = z
+  .object({
+    /** How the AuthnRequest travels to the IdP: HTTP-Redirect (default) or HTTP-POST. */
+    binding: z.enum(['redirect', 'post']).default(AUTHN_REQUEST_DEFAULTS.binding),
+    /** Sign AuthnRequests with sp.signing (default false). */
+    sign: z.boolean().default(AUTHN_REQUEST_DEFAULTS.sign),
+    /** Ask the IdP to authenticate the person again even with a session there (default false). */
+    forceAuthn: z.boolean().default(AUTHN_REQUEST_DEFAULTS.forceAuthn),
+    /**
+     * Ask for an authentication context (for example MFA); the response's AuthnContextClassRef
+     * must then be one of `classRefs`.
+     */
+    requestedAuthnContext: z
+      .object({
+        classRefs: z.array(z.string().min(1)).min(1),
+        comparison: z.enum(['exact', 'minimum', 'maximum', 'better']).default('exact'),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** The defaults of a connection's nested settings (for code that builds connections directly). */
+export const CONNECTION_DEFAULTS = {
+  security: SECURITY_DEFAULTS,
+  authnRequest: AUTHN_REQUEST_DEFAULTS,
+  sp: {},
+} as const;
+
 const connectionSchema = z
   .object({
     id,
@@ -60,11 +124,34 @@ const connectionSchema = z
     wantResponseSigned: z.boolean().default(false),
     /** NameID format to request (default unspecified). */
     nameIdFormat: z.string().min(1).default('urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified'),
+    security: securitySchema.default(SECURITY_DEFAULTS),
+    authnRequest: authnRequestSchema.default(AUTHN_REQUEST_DEFAULTS),
+    /** The SP's own key pairs for this connection. */
+    sp: z
+      .object({
+        /** Signs AuthnRequests (authnRequest.sign); its certificate is published in the SP metadata. */
+        signing: keyPairSchema.optional(),
+        /** Decrypts encrypted assertions; its certificate is published in the SP metadata. */
+        encryption: keyPairSchema.optional(),
+      })
+      .strict()
+      .default({}),
     attributes: attributeMappingSchema.default({ email: 'email', givenName: 'givenName', surname: 'surname' }),
     /** Role given to users created on their first login through this connection; default: the tenant's. */
     defaultRole: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((connection, ctx) => {
+    if (!connection.wantAssertionsSigned && !connection.wantResponseSigned) {
+      ctx.addIssue({ code: 'custom', path: ['wantAssertionsSigned'], message: 'at least one of wantAssertionsSigned and wantResponseSigned must be true' });
+    }
+    if (connection.authnRequest.sign && !connection.sp.signing) {
+      ctx.addIssue({ code: 'custom', path: ['sp', 'signing'], message: 'authnRequest.sign needs an SP signing key pair' });
+    }
+    if (connection.security.requireEncryptedAssertions && !connection.sp.encryption) {
+      ctx.addIssue({ code: 'custom', path: ['sp', 'encryption'], message: 'security.requireEncryptedAssertions needs an SP encryption key pair' });
+    }
+  });
 
 const tenantSchema = z
   .object({

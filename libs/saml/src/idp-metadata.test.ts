@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 // samlify is CommonJS; take the whole module as the default import (as the dev IdP does).
 import samlify from 'samlify';
 import { describe, expect, it } from 'vitest';
-import type { ResolvedConnection } from '@broker/config';
+import { CONNECTION_DEFAULTS, type ResolvedConnection } from '@broker/config';
 import { resolveIdpSettings } from './connection-settings.ts';
 import { parseIdpMetadata, toPem } from './idp-metadata.ts';
 
@@ -63,6 +63,7 @@ const connection = (idp: Partial<ResolvedConnection['idp']>): ResolvedConnection
   wantResponseSigned: false,
   nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
   attributes: { email: 'email', givenName: 'givenName', surname: 'surname' },
+  ...CONNECTION_DEFAULTS,
 });
 
 describe('parseIdpMetadata', () => {

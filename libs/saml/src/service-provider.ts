@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { Passport } from 'passport';
 import {
   MultiSamlStrategy,
+  SAML,
   ValidateInResponseTo,
   generateServiceProviderMetadata,
   type CacheProvider,
@@ -12,41 +13,56 @@ import {
 } from '@node-saml/passport-saml';
 import type { ResolvedConnection } from '@broker/config';
 import { keys, type Store } from '@broker/store';
+import { checkAssertion } from './assertion-checks.ts';
 import { resolveIdpSettings, spUrls, type IdpSettings } from './connection-settings.ts';
+import { postBindingPage } from './post-binding.ts';
+import { responsePolicy, type ResponsePolicy } from './policy.ts';
+import { preflight, type Envelope } from './preflight.ts';
 import { SamlRejection, toSamlRejection } from './rejection.ts';
 
 export interface ServiceProviderDeps {
   /** The broker's public origin; SP entity IDs and ACS URLs live under it. */
   issuer: string;
   store: Store;
-  /** The connection for an id, or undefined. */
-  findConnection: (connectionId: string) => ResolvedConnection | undefined;
   /** How long an AuthnRequest may wait for its response, in seconds (default 600). */
   requestTtlSeconds?: number;
-  /** Accepted clock difference with the IdP, in ms (default 60 s). */
-  clockSkewMs?: number;
+  /** The clock, in epoch ms (tests move it). */
+  now?: () => number;
 }
 
 /** What a validated response says, before identity mapping. */
 export interface ValidatedAssertion {
+  assertionId: string;
   nameId: string;
   nameIdFormat?: string | undefined;
   issuer: string;
   inResponseTo?: string | undefined;
   sessionIndex?: string | undefined;
+  authnContextClassRef?: string | undefined;
+  /** The response used SHA-1 (the connection allows it); diagnostics warn about it. */
+  usedSha1: boolean;
   attributes: Record<string, string | string[]>;
 }
 
-export interface SamlServiceProvider {
-  /** A fresh AuthnRequest ID; store it with the RelayState, then pass both to `redirectToIdp`. */
-  newRequestId(): string;
-  /** Send the browser to the connection's IdP with a new AuthnRequest (HTTP-Redirect binding). */
-  redirectToIdp(req: Request, res: Response, options: { connection: ResolvedConnection; requestId: string; relayState: string }): Promise<void>;
+export interface ValidateOptions {
   /**
-   * Validate the SAMLResponse posted to the ACS: pinned certificates only, audience, issuer,
-   * time conditions and InResponseTo against the stored AuthnRequest. Rejects with SamlRejection.
+   * The AuthnRequest ID this response must answer (SP-initiated). It is consumed atomically on
+   * success. Undefined only for IdP-initiated responses, which then rely on the replay cache.
    */
-  validateResponse(req: Request, res: Response, connection: ResolvedConnection): Promise<ValidatedAssertion>;
+  expectedRequestId: string | undefined;
+}
+
+export interface SamlServiceProvider {
+  /** A fresh AuthnRequest ID; store it with the RelayState, then pass both to `sendToIdp`. */
+  newRequestId(): string;
+  /** Send the browser to the connection's IdP with a new AuthnRequest (Redirect or POST binding). */
+  sendToIdp(req: Request, res: Response, options: { connection: ResolvedConnection; requestId: string; relayState: string }): Promise<void>;
+  /**
+   * Validate the SAMLResponse posted to the ACS; every check of docs/saml-security.md. On
+   * success the request ID and the assertion ID are used up. Rejects with SamlRejection whose
+   * detail holds what diagnostics need.
+   */
+  validateResponse(req: Request, res: Response, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion>;
   /** The SP metadata XML for a connection. */
   metadata(connection: ResolvedConnection): string;
   /** The IdP settings of a connection (config merged with metadata). */
@@ -61,15 +77,18 @@ interface PendingCall {
 
 /**
  * The SAML service provider: passport with @node-saml/passport-saml's MultiSamlStrategy, one
- * option set per IdP connection, AuthnRequest IDs in the store for InResponseTo.
+ * option set per IdP connection, wrapped in the checks node-saml does not do (preflight before
+ * it, assertion checks after it), with request IDs and assertion IDs consumed atomically.
  */
 export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServiceProvider {
   const requestTtl = deps.requestTtlSeconds ?? 600;
-  const settingsCache = new Map<string, IdpSettings>();
-  const idpSettings = (connection: ResolvedConnection): IdpSettings => {
+  const now = deps.now ?? Date.now;
+  const settingsCache = new Map<string, { idp: IdpSettings; policy: ResponsePolicy }>();
+  const settingsFor = (connection: ResolvedConnection) => {
     let settings = settingsCache.get(connection.id);
     if (!settings) {
-      settings = resolveIdpSettings(connection);
+      const idp = resolveIdpSettings(connection);
+      settings = { idp, policy: responsePolicy(deps.issuer, connection, idp) };
       settingsCache.set(connection.id, settings);
     }
     return settings;
@@ -78,18 +97,20 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   const cacheProvider: CacheProvider = {
     async saveAsync(key, value) {
       await deps.store.set(keys.authnRequest(key), value, { ttlSeconds: requestTtl });
-      return { value, createdAt: Date.now() };
+      return { value, createdAt: now() };
     },
     getAsync: (key) => deps.store.get(keys.authnRequest(key)),
-    // Called once a response naming this request was validated (or failed): single use.
-    removeAsync: async (key) => (key === null ? null : deps.store.take(keys.authnRequest(key))),
+    // node-saml calls this after a failed validation too, which would let a forged response
+    // burn the legitimate login. The ID is consumed atomically below, on success only.
+    removeAsync: () => Promise.resolve(null),
   };
 
   const pending = new WeakMap<Request, PendingCall>();
   const optionsFor = (call: PendingCall): PassportSamlConfig => {
     const { connection } = call;
-    const idp = idpSettings(connection);
+    const { idp, policy } = settingsFor(connection);
     const sp = spUrls(deps.issuer, connection.id);
+    const request = connection.authnRequest;
     return {
       callbackUrl: sp.acsUrl,
       issuer: sp.entityId,
@@ -103,11 +124,18 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       signatureAlgorithm: 'sha256',
       digestAlgorithm: 'sha256',
       identifierFormat: connection.nameIdFormat,
-      acceptedClockSkewMs: deps.clockSkewMs ?? 60_000,
+      acceptedClockSkewMs: policy.clockSkewMs,
+      maxAssertionAgeMs: policy.maxAssertionAgeMs + policy.clockSkewMs,
       validateInResponseTo: ValidateInResponseTo.always,
       requestIdExpirationPeriodMs: requestTtl * 1000,
       cacheProvider,
-      disableRequestedAuthnContext: true,
+      forceAuthn: request.forceAuthn,
+      authnRequestBinding: request.binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
+      ...(request.requestedAuthnContext
+        ? { disableRequestedAuthnContext: false, authnContext: request.requestedAuthnContext.classRefs, racComparison: request.requestedAuthnContext.comparison }
+        : { disableRequestedAuthnContext: true }),
+      ...(request.sign && connection.sp.signing ? { privateKey: connection.sp.signing.privateKey } : {}),
+      ...(connection.sp.encryption ? { decryptionPvk: connection.sp.encryption.privateKey } : {}),
       ...(call.requestId ? { generateUniqueId: () => call.requestId ?? '' } : {}),
     };
   };
@@ -132,39 +160,75 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   const passport = new Passport();
   passport.use('saml', strategy as unknown as Parameters<typeof passport.use>[1]);
 
+  /** node-saml's own validation (signature, conditions, audience, InResponseTo known) through passport. */
+  const libraryValidation = (req: Request, res: Response, connection: ResolvedConnection): Promise<Profile> => {
+    pending.set(req, { connection });
+    return new Promise<Profile>((resolve, reject) => {
+      const callback = (error: unknown, user: Profile | false | undefined, info: { message?: string } | undefined) => {
+        if (error) return reject(toSamlRejection(error));
+        if (!user) return reject(new SamlRejection('saml.invalid_response', info?.message ?? 'response rejected'));
+        resolve(user);
+      };
+      const middleware = passport.authenticate('saml', { session: false }, callback) as (rq: Request, rs: Response, next: (error?: unknown) => void) => void;
+      middleware(req, res, (error?: unknown) => reject(toSamlRejection(error)));
+    });
+  };
+
   return {
     newRequestId: () => `_${randomBytes(20).toString('hex')}`,
 
-    redirectToIdp(req, res, { connection, requestId, relayState }) {
+    async sendToIdp(req, res, { connection, requestId, relayState }) {
+      if (connection.authnRequest.binding === 'post') {
+        const saml = new SAML(optionsFor({ connection, requestId }));
+        const message = await saml.getAuthorizeMessageAsync(relayState, undefined, {});
+        const { idp } = settingsFor(connection);
+        const nonce = randomBytes(16).toString('base64');
+        res.setHeader('Content-Security-Policy', `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; form-action ${new URL(idp.ssoUrl).origin}; frame-ancestors 'none'; base-uri 'none'`);
+        res.setHeader('Cache-Control', 'no-store');
+        res.type('html').send(postBindingPage(idp.ssoUrl, message as Record<string, string>, nonce));
+        return;
+      }
       pending.set(req, { connection, requestId });
       // passport-saml reads the RelayState to send from req.query; express 5 makes req.query a getter.
       Object.defineProperty(req, 'query', { value: { RelayState: relayState }, configurable: true, enumerable: true });
-      return new Promise<void>((resolve, reject) => {
+      await new Promise<void>((resolve, reject) => {
         res.once('finish', () => resolve());
         const middleware = passport.authenticate('saml', { session: false }) as (rq: Request, rs: Response, next: (error?: unknown) => void) => void;
         middleware(req, res, (error?: unknown) => reject(toSamlRejection(error ?? new Error('SAML redirect did not happen'))));
       });
     },
 
-    validateResponse(req, res, connection) {
+    async validateResponse(req, res, connection, options) {
+      const { policy } = settingsFor(connection);
       const encoded: unknown = (req.body as Record<string, unknown> | undefined)?.['SAMLResponse'];
-      if (typeof encoded !== 'string' || encoded.length === 0) {
-        return Promise.reject(new SamlRejection('saml.response_missing', 'no SAMLResponse in the POST body'));
+      let envelope: Envelope | undefined;
+      try {
+        if (typeof encoded !== 'string' || encoded.length === 0) throw new SamlRejection('saml.response_missing', 'no SAMLResponse in the POST body');
+        envelope = preflight(encoded, policy);
+        if (options.expectedRequestId === undefined) {
+          if (envelope.inResponseTo !== undefined) throw new SamlRejection('saml.in_response_to_unexpected', 'an unsolicited response names a request');
+          throw new SamlRejection('saml.unsolicited', 'IdP-initiated responses are not accepted on this connection');
+        }
+        if (envelope.inResponseTo === undefined) throw new SamlRejection('saml.in_response_to_missing', 'the response does not say which request it answers');
+        if (envelope.inResponseTo !== options.expectedRequestId) {
+          throw new SamlRejection('saml.in_response_to_mismatch', 'the response answers another request', { expectedInResponseTo: options.expectedRequestId, receivedInResponseTo: envelope.inResponseTo });
+        }
+        const profile = await libraryValidation(req, res, connection);
+        const checked = checkAssertion(profile.getAssertionXml?.() ?? '', policy, envelope, now());
+        // Use up the request ID: of two concurrent posts of one response, one gets here.
+        if ((await deps.store.take(keys.authnRequest(options.expectedRequestId))) === null) {
+          throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
+        }
+        const ttlSeconds = Math.max(1, Math.ceil((checked.validUntilMs - now()) / 1000));
+        if (!(await deps.store.setIfAbsent(keys.assertionSeen(connection.id, checked.id), '1', { ttlSeconds }))) {
+          throw new SamlRejection('saml.replay', 'this assertion was already used', { assertionId: checked.id });
+        }
+        return toAssertion(profile, checked, envelope.usedSha1);
+      } catch (error) {
+        const rejection = toSamlRejection(error);
+        Object.assign(rejection.detail, expectations(policy), envelope ? clockDifference(envelope, now()) : {}, rejection.detail);
+        throw rejection;
       }
-      const xml = Buffer.from(encoded, 'base64').toString('utf8');
-      if (!xml.trimStart().startsWith('<')) return Promise.reject(new SamlRejection('saml.malformed', 'SAMLResponse is not base64-encoded XML'));
-      // Entity declarations are the door to XXE and expansion attacks; SAML never needs them.
-      if (/<!DOCTYPE/i.test(xml)) return Promise.reject(new SamlRejection('saml.doctype_forbidden', 'SAMLResponse contains a DOCTYPE'));
-      pending.set(req, { connection });
-      return new Promise<ValidatedAssertion>((resolve, reject) => {
-        const callback = (error: unknown, user: Profile | false | undefined, info: { message?: string } | undefined) => {
-          if (error) return reject(toSamlRejection(error));
-          if (!user) return reject(new SamlRejection('saml.invalid_response', info?.message ?? 'response rejected'));
-          resolve(toAssertion(user));
-        };
-        const middleware = passport.authenticate('saml', { session: false }, callback) as (rq: Request, rs: Response, next: (error?: unknown) => void) => void;
-        middleware(req, res, (error?: unknown) => reject(toSamlRejection(error)));
-      });
     },
 
     metadata(connection) {
@@ -174,18 +238,34 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         callbackUrl: sp.acsUrl,
         identifierFormat: connection.nameIdFormat,
         wantAssertionsSigned: connection.wantAssertionsSigned,
-        decryptionCert: null,
-        publicCerts: null,
+        decryptionCert: connection.sp.encryption?.certificate ?? null,
+        publicCerts: connection.sp.signing?.certificate ?? null,
       });
     },
 
-    idpSettings,
+    idpSettings: (connection) => settingsFor(connection).idp,
   };
 }
 
 const passThrough: VerifyWithoutRequest = (profile, done) => done(null, profile ?? undefined);
 
-function toAssertion(profile: Profile): ValidatedAssertion {
+/** What the connection expected, for the support engineer reading a rejection. */
+function expectations(policy: ResponsePolicy): Record<string, unknown> {
+  return {
+    connectionId: policy.connectionId,
+    expectedAudience: policy.spEntityId,
+    expectedIssuer: policy.idpEntityId,
+    expectedDestination: policy.acsUrl,
+    configuredFingerprints: policy.pinnedFingerprints,
+  };
+}
+
+function clockDifference(envelope: Envelope, nowMs: number): Record<string, unknown> {
+  const issued = envelope.issueInstant === undefined ? Number.NaN : Date.parse(envelope.issueInstant);
+  return Number.isNaN(issued) ? {} : { clockDifferenceSeconds: Math.round((issued - nowMs) / 1000) };
+}
+
+function toAssertion(profile: Profile, checked: { id: string; authnContextClassRef?: string | undefined; inResponseTo?: string | undefined }, usedSha1: boolean): ValidatedAssertion {
   const attributes: Record<string, string | string[]> = {};
   const raw = (profile.attributes ?? {}) as Record<string, unknown>;
   for (const [name, value] of Object.entries(raw)) {
@@ -193,11 +273,14 @@ function toAssertion(profile: Profile): ValidatedAssertion {
     else if (Array.isArray(value)) attributes[name] = value.filter((v): v is string => typeof v === 'string');
   }
   return {
+    assertionId: checked.id,
     nameId: profile.nameID,
     nameIdFormat: profile.nameIDFormat,
     issuer: profile.issuer,
-    inResponseTo: typeof profile['inResponseTo'] === 'string' ? profile['inResponseTo'] : undefined,
+    inResponseTo: typeof profile['inResponseTo'] === 'string' ? profile['inResponseTo'] : checked.inResponseTo,
     sessionIndex: profile.sessionIndex,
+    authnContextClassRef: checked.authnContextClassRef,
+    usedSha1,
     attributes,
   };
 }

@@ -258,7 +258,7 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     const unsigned = xml.replace(/<ds:Signature\b[\s\S]*?<\/ds:Signature>/g, '');
     expect(xml.match(/<ds:Signature\b/g)).toHaveLength(2); // Response and Assertion were both signed
     expect(unsigned).not.toMatch(/Signature/);
-    await expectAcsRefused(browser, { SAMLResponse: encodeResponse(unsigned), RelayState: post.RelayState }, 'saml.invalid_signature');
+    await expectAcsRefused(browser, { SAMLResponse: encodeResponse(unsigned), RelayState: post.RelayState }, 'saml.signature_missing');
   });
 
   it('refuses a response whose NameID was changed after signing', async () => {
@@ -275,7 +275,7 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     // Well-formed and complete: right issuer, audience and InResponseTo; only the key is wrong.
     expect(xml).toContain(`<saml:Issuer>${idpBase}/metadata</saml:Issuer>`);
     expect(xml).toMatch(/<ds:X509Certificate>/);
-    await expectAcsRefused(browser, { SAMLResponse: post.SAMLResponse, RelayState: post.RelayState }, 'saml.invalid_signature');
+    await expectAcsRefused(browser, { SAMLResponse: post.SAMLResponse, RelayState: post.RelayState }, 'saml.certificate_untrusted');
   });
 
   it('refuses a response carrying a DOCTYPE', async () => {

@@ -54,7 +54,6 @@ export function buildBrokerDeps(options: { config: ResolvedConfig; store: Store;
   const serviceProvider = createSamlServiceProvider({
     issuer: config.issuer,
     store,
-    findConnection: (id) => directory.connection(id)?.connection,
     requestTtlSeconds: config.ttl.interaction,
   });
   // Fail at start, not at the first login, when a connection's IdP settings are incomplete.

@@ -7,6 +7,10 @@ export const keys = {
   relayState: (relayState: string) => `saml:relay:${relayState}`,
   /** AuthnRequest ID (what InResponseTo must match). Single use. */
   authnRequest: (requestId: string) => `saml:req:${requestId}`,
+  /** An assertion ID already accepted through a connection (replay cache), until it expires. */
+  assertionSeen: (connectionId: string, assertionId: string) => `saml:seen:${connectionId}:${assertionId}`,
+  /** Recent rejected responses of a connection, for diagnostics (capped list). */
+  samlDiagnostics: (connectionId: string) => `saml:diag:${connectionId}`,
   /** The portal's hand-off to authn-service for one interaction: tenant and connection. */
   loginRequest: (interactionUid: string) => `login:req:${interactionUid}`,
   /** authn-service's one-time login result for the portal. Single use. */

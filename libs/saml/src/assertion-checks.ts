@@ -1,0 +1,106 @@
+import type { ResponsePolicy } from './policy.ts';
+import { rejection, type Envelope } from './preflight.ts';
+import { attr, childElements, firstChild, NS, parseXml, text } from './xml.ts';
+
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+
+/** What the checked assertion says beyond the profile: for replay protection and the session. */
+export interface CheckedAssertion {
+  id: string;
+  /** Until when the assertion could be replayed (epoch ms): its latest NotOnOrAfter. */
+  validUntilMs: number;
+  authnContextClassRef?: string | undefined;
+  authnInstant?: string | undefined;
+  inResponseTo?: string | undefined;
+}
+
+const time = (value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+};
+
+/**
+ * The checks node-saml does not do, run on the assertion node-saml validated (its signature
+ * holds, or the Response's covers it): Issuer, a bearer SubjectConfirmation for our ACS that has
+ * not expired, Audience, IssueInstant age, AuthnContext. Throws SamlRejection.
+ */
+export function checkAssertion(assertionXml: string, policy: ResponsePolicy, envelope: Envelope, nowMs: number): CheckedAssertion {
+  const fail = (code: string, message: string, detail: Record<string, unknown> = {}) => rejection(code, message, detail, envelope);
+  const assertion = parseXml(assertionXml).documentElement;
+  if (!assertion || assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw fail('saml.malformed', 'the validated assertion is not a saml:Assertion');
+  const id = attr(assertion, 'ID');
+  if (!id) throw fail('saml.malformed', 'the assertion has no ID');
+
+  const issuer = text(firstChild(assertion, NS.saml, 'Issuer'));
+  if (issuer !== policy.idpEntityId) throw fail('saml.assertion_issuer_mismatch', 'the Assertion Issuer is not the IdP of this connection', { expectedIssuer: policy.idpEntityId, receivedIssuer: issuer || '(none)' });
+
+  const issueInstant = time(attr(assertion, 'IssueInstant'));
+  if (issueInstant === undefined) throw fail('saml.malformed', 'the assertion has no valid IssueInstant');
+  const clockDifferenceMs = issueInstant - nowMs;
+  if (clockDifferenceMs > policy.clockSkewMs) throw fail('saml.not_yet_valid', 'the assertion was issued in the future', { clockDifferenceSeconds: Math.round(clockDifferenceMs / 1000) });
+  if (nowMs - issueInstant > policy.maxAssertionAgeMs + policy.clockSkewMs) {
+    throw fail('saml.assertion_too_old', 'the assertion is older than the connection accepts', { clockDifferenceSeconds: Math.round(clockDifferenceMs / 1000), maxAgeSeconds: policy.maxAssertionAgeMs / 1000 });
+  }
+
+  const subject = firstChild(assertion, NS.saml, 'Subject');
+  if (!subject || !text(firstChild(subject, NS.saml, 'NameID'))) throw fail('saml.nameid_missing', 'the assertion has no NameID');
+  const confirmations = childElements(subject, NS.saml, 'SubjectConfirmation');
+  if (confirmations.length === 0) throw fail('saml.subject_confirmation_missing', 'the assertion has no SubjectConfirmation');
+  const bearer = confirmations.filter((c) => attr(c, 'Method') === BEARER);
+  if (bearer.length === 0) throw fail('saml.subject_confirmation_not_bearer', 'no bearer SubjectConfirmation (holder-of-key and sender-vouches are not supported)', { methods: confirmations.map((c) => attr(c, 'Method')) });
+  // Web SSO profile: at least one bearer confirmation must be for us and still valid.
+  let confirmationExpiry: number | undefined;
+  let lastFailure: ReturnType<typeof fail> | undefined;
+  let inResponseTo: string | undefined;
+  for (const confirmation of bearer) {
+    const data = firstChild(confirmation, NS.saml, 'SubjectConfirmationData');
+    const recipient = attr(data, 'Recipient');
+    const notOnOrAfter = time(attr(data, 'NotOnOrAfter'));
+    if (recipient === undefined) lastFailure = fail('saml.recipient_missing', 'the bearer SubjectConfirmationData has no Recipient', { expectedRecipient: policy.acsUrl });
+    else if (recipient !== policy.acsUrl) lastFailure = fail('saml.recipient_mismatch', 'the assertion is meant for another endpoint', { expectedRecipient: policy.acsUrl, receivedRecipient: recipient });
+    else if (notOnOrAfter === undefined) lastFailure = fail('saml.subject_confirmation_expiry_missing', 'the bearer SubjectConfirmationData has no NotOnOrAfter');
+    else if (nowMs - policy.clockSkewMs >= notOnOrAfter) lastFailure = fail('saml.subject_confirmation_expired', 'the bearer SubjectConfirmationData has expired', { clockDifferenceSeconds: Math.round((notOnOrAfter - nowMs) / 1000) });
+    else if (attr(data, 'NotBefore') !== undefined) lastFailure = fail('saml.subject_confirmation_invalid', 'a bearer SubjectConfirmationData must not carry NotBefore');
+    else {
+      confirmationExpiry = notOnOrAfter;
+      inResponseTo = attr(data, 'InResponseTo');
+      break;
+    }
+  }
+  if (confirmationExpiry === undefined) throw lastFailure ?? fail('saml.subject_confirmation_missing', 'no usable bearer SubjectConfirmation');
+  if (inResponseTo !== undefined && envelope.inResponseTo !== undefined && inResponseTo !== envelope.inResponseTo) {
+    throw fail('saml.in_response_to_mismatch', 'the SubjectConfirmationData and the Response answer different requests');
+  }
+
+  const conditions = firstChild(assertion, NS.saml, 'Conditions');
+  if (!conditions) throw fail('saml.conditions_missing', 'the assertion has no Conditions (and so no Audience)');
+  const audiences = childElements(conditions, NS.saml, 'AudienceRestriction').map((r) => childElements(r, NS.saml, 'Audience').map((a) => text(a)));
+  if (audiences.length === 0) throw fail('saml.audience_missing', 'the assertion has no AudienceRestriction', { expectedAudience: policy.spEntityId });
+  // Every AudienceRestriction must admit us (they are ANDed), by exact match: no prefixes.
+  if (!audiences.every((list) => list.includes(policy.spEntityId))) {
+    throw fail('saml.audience_mismatch', 'the assertion is meant for another service provider', { expectedAudience: policy.spEntityId, receivedAudience: audiences.flat() });
+  }
+  const conditionsNotBefore = time(attr(conditions, 'NotBefore'));
+  const conditionsNotOnOrAfter = time(attr(conditions, 'NotOnOrAfter'));
+  if (conditionsNotBefore !== undefined && nowMs + policy.clockSkewMs < conditionsNotBefore) {
+    throw fail('saml.not_yet_valid', 'the assertion is not valid yet', { clockDifferenceSeconds: Math.round((conditionsNotBefore - nowMs) / 1000) });
+  }
+  if (conditionsNotOnOrAfter !== undefined && nowMs - policy.clockSkewMs >= conditionsNotOnOrAfter) {
+    throw fail('saml.expired', 'the assertion has expired', { clockDifferenceSeconds: Math.round((conditionsNotOnOrAfter - nowMs) / 1000) });
+  }
+
+  const authnStatement = firstChild(assertion, NS.saml, 'AuthnStatement');
+  const classRef = authnStatement && text(firstChild(firstChild(authnStatement, NS.saml, 'AuthnContext') ?? authnStatement, NS.saml, 'AuthnContextClassRef'));
+  if (policy.acceptedAuthnContexts && !(classRef && policy.acceptedAuthnContexts.includes(classRef))) {
+    throw fail('saml.authn_context_insufficient', 'the IdP did not authenticate the person the way the connection requires', { expectedAuthnContext: policy.acceptedAuthnContexts, receivedAuthnContext: classRef || '(none)' });
+  }
+
+  return {
+    id,
+    validUntilMs: Math.max(confirmationExpiry, conditionsNotOnOrAfter ?? 0) + policy.clockSkewMs,
+    authnContextClassRef: classRef || undefined,
+    authnInstant: attr(authnStatement, 'AuthnInstant'),
+    inResponseTo,
+  };
+}

@@ -1,0 +1,167 @@
+import { isAllowedDataEncryption, isAllowedDigestAlgorithm, isAllowedKeyTransport, isAllowedSignatureAlgorithm, isSha1 } from './algorithms.ts';
+import { certificateFingerprint, type ResponsePolicy } from './policy.ts';
+import { SamlRejection } from './rejection.ts';
+import { attr, childElements, containsComment, descendants, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
+
+/** What the unverified envelope says: kept for diagnostics and for the checks after node-saml. */
+export interface Envelope {
+  xml: string;
+  responseSigned: boolean;
+  assertionSigned: boolean;
+  encrypted: boolean;
+  destination?: string | undefined;
+  issuer?: string | undefined;
+  inResponseTo?: string | undefined;
+  issueInstant?: string | undefined;
+  /** Fingerprints of certificates carried in KeyInfo (never trusted; shown in diagnostics). */
+  keyInfoFingerprints: string[];
+  usedSha1: boolean;
+}
+
+const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+/**
+ * Every check that can run before signature validation, on the raw response: size, DOCTYPE,
+ * nesting depth, one Response with exactly one (encrypted) Assertion as its child, allowed
+ * algorithms, signature placement against the connection's demands, Destination and Issuer.
+ * Cheap checks first; throws SamlRejection.
+ */
+export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
+  // Filled in once the envelope is read, so later rejections carry what it said.
+  let known: Envelope | undefined;
+  const reject = (code: string, message: string, detail: Record<string, unknown> = {}): SamlRejection => rejection(code, message, detail, known);
+  if (encoded.length > policy.maxResponseBytes) throw reject('saml.response_too_large', `SAMLResponse is ${encoded.length} bytes, limit ${policy.maxResponseBytes}`);
+  if (!/^[A-Za-z0-9+/=\r\n]+$/.test(encoded)) throw reject('saml.malformed', 'SAMLResponse is not base64');
+  const xml = Buffer.from(encoded, 'base64').toString('utf8');
+  if (!xml.trimStart().startsWith('<')) throw reject('saml.malformed', 'SAMLResponse is not XML');
+  // Entity declarations are the door to XXE and expansion attacks; SAML never needs them.
+  if (/<!DOCTYPE|<!ENTITY|<!ATTLIST|<!ELEMENT/i.test(xml)) throw reject('saml.doctype_forbidden', 'SAMLResponse contains a DOCTYPE or entity declaration');
+  if (exceedsDepth(xml, policy.maxDepth)) throw reject('saml.too_deep', `SAMLResponse nests deeper than ${policy.maxDepth} elements`);
+
+  let doc: Document;
+  try {
+    doc = parseXml(xml);
+  } catch (error) {
+    throw reject('saml.malformed', `SAMLResponse is not well-formed XML: ${(error as Error).message}`);
+  }
+  const root = doc.documentElement;
+  if (!root || root.namespaceURI !== NS.samlp || root.localName !== 'Response') throw reject('saml.not_a_response', 'the document is not a samlp:Response');
+  if (descendants(doc, NS.samlp, 'Response').length !== 1) throw reject('saml.multiple_responses', 'the document holds more than one Response');
+
+  const envelope: Envelope = (known = {
+    xml,
+    responseSigned: false,
+    assertionSigned: false,
+    encrypted: false,
+    destination: attr(root, 'Destination'),
+    issuer: text(firstChild(root, NS.saml, 'Issuer')) || undefined,
+    inResponseTo: attr(root, 'InResponseTo'),
+    issueInstant: attr(root, 'IssueInstant'),
+    keyInfoFingerprints: [],
+    usedSha1: false,
+  });
+
+  const statusCode = attr(firstChild(firstChild(root, NS.samlp, 'Status') ?? root, NS.samlp, 'StatusCode'), 'Value');
+  if (statusCode !== SUCCESS) throw reject('saml.idp_status_error', `the IdP answered with status ${statusCode ?? '(none)'}`, { status: statusCode });
+
+  // Exactly one assertion, plain or encrypted, as a direct child of the Response. Every XML
+  // signature wrapping variant needs a second assertion (or a moved one) somewhere.
+  const plain = descendants(doc, NS.saml, 'Assertion');
+  const encrypted = descendants(doc, NS.saml, 'EncryptedAssertion');
+  if (plain.length + encrypted.length === 0) throw reject('saml.no_assertion', 'the Response carries no assertion');
+  if (plain.length + encrypted.length > 1) throw reject('saml.multiple_assertions', `the Response carries ${plain.length + encrypted.length} assertions`);
+  const assertion = plain[0] ?? encrypted[0];
+  if (!assertion || assertion.parentNode !== root) throw reject('saml.assertion_misplaced', 'the assertion is not a direct child of the Response');
+  envelope.encrypted = encrypted.length === 1;
+
+  if (envelope.encrypted) {
+    checkEncryption(assertion, policy);
+  } else if (policy.requireEncryptedAssertions) {
+    throw reject('saml.encryption_required', 'the connection requires encrypted assertions and this one is plaintext');
+  }
+
+  checkSignatures(doc, root, envelope.encrypted ? undefined : assertion, policy, envelope);
+
+  if (envelope.destination === undefined) {
+    if (envelope.responseSigned) throw reject('saml.destination_missing', 'a signed Response must name its Destination', { expectedDestination: policy.acsUrl });
+  } else if (envelope.destination !== policy.acsUrl) {
+    throw reject('saml.destination_mismatch', 'the Response is addressed to another endpoint', { expectedDestination: policy.acsUrl, receivedDestination: envelope.destination });
+  }
+  if (envelope.issuer !== undefined && envelope.issuer !== policy.idpEntityId) {
+    throw reject('saml.issuer_mismatch', 'the Response Issuer is not the IdP of this connection', { expectedIssuer: policy.idpEntityId, receivedIssuer: envelope.issuer });
+  }
+  if (!envelope.encrypted) {
+    const subject = firstChild(assertion, NS.saml, 'Subject');
+    const attributes = firstChild(assertion, NS.saml, 'AttributeStatement');
+    // xml-crypto canonicalization drops comments, so "al<!---->ice@evil" keeps a valid
+    // signature while a naive text read sees only "al": refuse comments where identity lives.
+    if ((subject && containsComment(subject)) || (attributes && containsComment(attributes))) {
+      throw reject('saml.comment_injection', 'a comment inside the Subject or the attributes');
+    }
+  }
+  return envelope;
+}
+
+/** Signature algorithms, digests and placement: which parts are signed, against what is demanded. */
+function checkSignatures(doc: Document, root: Element, assertion: Element | undefined, policy: ResponsePolicy, envelope: Envelope): void {
+  for (const signature of descendants(doc, NS.ds, 'Signature')) {
+    const signedInfo = firstChild(signature, NS.ds, 'SignedInfo');
+    const method = attr(firstChild(signedInfo ?? signature, NS.ds, 'SignatureMethod'), 'Algorithm') ?? '';
+    if (!isAllowedSignatureAlgorithm(method, policy.allowSha1)) throw rejection('saml.signature_algorithm_forbidden', `signature algorithm ${method || '(none)'} is not allowed`, { algorithm: method }, envelope);
+    for (const reference of childElements(signedInfo ?? signature, NS.ds, 'Reference')) {
+      const digest = attr(firstChild(reference, NS.ds, 'DigestMethod'), 'Algorithm') ?? '';
+      if (!isAllowedDigestAlgorithm(digest, policy.allowSha1)) throw rejection('saml.digest_algorithm_forbidden', `digest algorithm ${digest || '(none)'} is not allowed`, { algorithm: digest }, envelope);
+      if (isSha1(digest)) envelope.usedSha1 = true;
+    }
+    if (isSha1(method)) envelope.usedSha1 = true;
+    for (const cert of descendants(signature, NS.ds, 'X509Certificate')) {
+      try {
+        envelope.keyInfoFingerprints.push(certificateFingerprint(text(cert)));
+      } catch {
+        envelope.keyInfoFingerprints.push('(unreadable certificate)');
+      }
+    }
+  }
+  envelope.responseSigned = isSignedBy(root);
+  envelope.assertionSigned = assertion !== undefined && isSignedBy(assertion);
+
+  if (!envelope.responseSigned && !envelope.assertionSigned && !envelope.encrypted) throw rejection('saml.signature_missing', 'neither the Response nor the Assertion is signed', {}, envelope);
+  if (policy.wantResponseSigned && !envelope.responseSigned) throw rejection('saml.response_unsigned', 'the connection requires a signed Response', {}, envelope);
+  // An encrypted assertion's own signature can only be seen after decryption; node-saml checks it.
+  if (policy.wantAssertionsSigned && assertion !== undefined && !envelope.assertionSigned) throw rejection('saml.assertion_unsigned', 'the connection requires a signed Assertion', {}, envelope);
+  const unpinned = envelope.keyInfoFingerprints.filter((fp) => !policy.pinnedFingerprints.includes(fp));
+  if (unpinned.length > 0) {
+    throw rejection('saml.certificate_untrusted', 'the response was signed with a certificate this connection does not trust', { receivedFingerprints: unpinned }, envelope);
+  }
+}
+
+/** Is this element signed by a Signature that is its own child and references its ID? */
+function isSignedBy(el: Element): boolean {
+  const id = attr(el, 'ID');
+  if (!id) return false;
+  return childElements(el, NS.ds, 'Signature').some((signature) => {
+    const references = childElements(firstChild(signature, NS.ds, 'SignedInfo') ?? signature, NS.ds, 'Reference');
+    return references.length === 1 && attr(references[0], 'URI') === `#${id}`;
+  });
+}
+
+function checkEncryption(encryptedAssertion: Element, policy: ResponsePolicy): void {
+  if (!policy.canDecrypt) throw new SamlRejection('saml.decryption_unavailable', 'an encrypted assertion arrived but the connection has no decryption key');
+  const data = firstChild(encryptedAssertion, NS.xenc, 'EncryptedData');
+  const dataAlgorithm = attr(firstChild(data ?? encryptedAssertion, NS.xenc, 'EncryptionMethod'), 'Algorithm') ?? '';
+  if (!isAllowedDataEncryption(dataAlgorithm)) throw new SamlRejection('saml.encryption_algorithm_forbidden', `data encryption ${dataAlgorithm || '(none)'} is not allowed (AES-GCM only)`, { algorithm: dataAlgorithm });
+  for (const key of descendants(encryptedAssertion, NS.xenc, 'EncryptedKey')) {
+    const keyAlgorithm = attr(firstChild(key, NS.xenc, 'EncryptionMethod'), 'Algorithm') ?? '';
+    if (!isAllowedKeyTransport(keyAlgorithm)) throw new SamlRejection('saml.encryption_algorithm_forbidden', `key transport ${keyAlgorithm || '(none)'} is not allowed (RSA-OAEP only)`, { algorithm: keyAlgorithm });
+  }
+}
+
+/** A rejection carrying what a support engineer needs from the envelope. */
+export function rejection(code: string, message: string, detail: Record<string, unknown>, envelope?: Envelope): SamlRejection {
+  return new SamlRejection(code, message, {
+    ...(envelope?.destination !== undefined ? { receivedDestination: envelope.destination } : {}),
+    ...(envelope?.issuer !== undefined ? { receivedIssuer: envelope.issuer } : {}),
+    ...(envelope?.keyInfoFingerprints.length ? { receivedFingerprints: envelope.keyInfoFingerprints } : {}),
+    ...detail,
+  });
+}
