@@ -8,7 +8,8 @@ import { escapeHtml, renderPage } from '@broker/http';
  * client using a loopback redirect, PKCE and openid-client, exactly as a mobile app would.
  */
 export async function createDemoApp(options: { issuer: string; clientId: string; redirectUri: string }): Promise<{ app: Express; authorizationUrl: () => Promise<string> }> {
-  const configuration = await oidc.discovery(new URL(options.issuer), options.clientId, undefined, oidc.None(), {
+  // The broker signs ID tokens with ES256 unless a client asks for RS256.
+  const configuration = await oidc.discovery(new URL(options.issuer), options.clientId, { id_token_signed_response_alg: 'ES256' }, oidc.None(), {
     // The demo broker runs on http://localhost; production issuers are https.
     execute: [oidc.allowInsecureRequests],
   });

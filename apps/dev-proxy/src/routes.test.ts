@@ -3,7 +3,7 @@ import { upstreamFor } from './routes.ts';
 
 describe('dev proxy routing', () => {
   it('sends the token endpoints and discovery to token-service', () => {
-    for (const path of ['/token', '/token/introspection', '/token/revocation', '/jwks', '/userinfo', '/.well-known/openid-configuration']) {
+    for (const path of ['/token', '/token/introspection', '/token/revocation', '/par', '/jwks', '/userinfo', '/.well-known/openid-configuration']) {
       expect(upstreamFor(path)).toBe('token');
     }
   });

@@ -4,7 +4,7 @@
  */
 export type Upstream = 'portal' | 'authn' | 'token';
 
-const TOKEN_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/jwks', '/userinfo', '/.well-known/openid-configuration']);
+const TOKEN_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/par', '/jwks', '/userinfo', '/.well-known/openid-configuration']);
 
 export function upstreamFor(path: string): Upstream {
   if (TOKEN_PATHS.has(path)) return 'token';

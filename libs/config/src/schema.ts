@@ -32,10 +32,25 @@ const idpSchema = z
     certificates: z.array(certificateSchema).min(1).optional(),
     /** An IdP metadata XML file that supplies whatever of the above is not given. */
     metadataFile: z.string().min(1).optional(),
+    /**
+     * The IdP's metadata URL (e.g. Entra ID's App Federation Metadata URL), fetched once at start
+     * over HTTPS; http and private addresses only with `saml.allowPrivateMetadataUrls`.
+     */
+    metadataUrl: httpUrl
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), { error: 'must not carry a user name or password' })
+      .optional(),
+    /** The IdP's metadata XML itself, pasted inline. */
+    metadataXml: z.string().min(1).optional(),
   })
   .strict()
-  .refine((idp) => idp.metadataFile !== undefined || (idp.entityId && idp.ssoUrl && idp.certificates), {
-    error: 'give entityId, ssoUrl and certificates, or a metadataFile',
+  .superRefine((idp, ctx) => {
+    const sources = (['metadataFile', 'metadataUrl', 'metadataXml'] as const).filter((name) => idp[name] !== undefined);
+    if (sources.length > 1) {
+      ctx.addIssue({ code: 'custom', path: [sources[1] ?? 'metadataXml'], message: `give only one of metadataFile, metadataUrl and metadataXml (got ${sources.join(' and ')})` });
+    }
+    if (sources.length === 0 && !(idp.entityId && idp.ssoUrl && idp.certificates)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give entityId, ssoUrl and certificates, or a metadataFile, metadataUrl or metadataXml' });
+    }
   });
 
 const attributeMappingSchema = z
@@ -169,27 +184,60 @@ const clientSchema = z
   .object({
     clientId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1-128 of A-Z a-z 0-9 . _ -'),
     displayName: z.string().min(1).optional(),
-    /** public: native apps and SPAs (PKCE, no secret); confidential: backends with a secret. */
-    type: z.enum(['public', 'confidential']),
-    /** native (RFC 8252 redirects) or web. Default: native for public clients, web for confidential ones. */
-    applicationType: z.enum(['native', 'web']).optional(),
+    /**
+     * native: mobile and desktop apps (public, PKCE, RFC 8252 redirects); spa: browser apps (public,
+     * PKCE, CORS); backend: servers (confidential).
+     */
+    kind: z.enum(['native', 'spa', 'backend']),
+    /** Default: 'none' for native and spa clients, 'client_secret_basic' for backends. */
+    tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
     clientSecret: secretSchema.optional(),
+    /** The client's public keys, for private_key_jwt. */
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).strict().optional(),
     redirectUris: z.array(z.string().min(1)).min(1),
     postLogoutRedirectUris: z.array(z.string().min(1)).default([]),
+    /** Browser origins allowed to call the token, userinfo and revocation endpoints (SPAs only). */
+    corsOrigins: z.array(z.string().min(1)).default([]),
     /** Tenants whose users may sign in to this client. */
     allowedTenants: z.array(id).min(1),
     /** First-party clients are not shown a consent screen (default true). */
     firstParty: z.boolean().default(true),
+    /** OIDC third-party-initiated login URI: where IdP-initiated sign-ins send the person. */
+    initiateLoginUri: z.string().min(1).optional(),
+    /** ID token signature (default ES256). */
+    idTokenSignedResponseAlg: z.enum(['ES256', 'RS256']).default('ES256'),
+    /** Issue rotating refresh tokens when offline_access is granted (default true). */
+    refreshTokens: z.boolean().default(true),
+    /** Lifetimes in seconds overriding the broker's `ttl`. */
+    ttl: z
+      .object({
+        accessToken: z.number().int().positive().optional(),
+        idToken: z.number().int().positive().optional(),
+        refreshToken: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((client, ctx) => {
-    if (client.type === 'confidential' && client.clientSecret === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'a confidential client needs a clientSecret' });
-    }
-    if (client.type === 'public' && client.clientSecret !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'a public client must not have a clientSecret' });
-    }
+    const method = client.tokenEndpointAuthMethod ?? (client.kind === 'backend' ? 'client_secret_basic' : 'none');
+    if (client.kind === 'backend' && method === 'none') ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'a backend client must authenticate' });
+    if (client.kind !== 'backend' && method !== 'none') ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: `a ${client.kind} client is public: only 'none' (PKCE)` });
+    if (method.startsWith('client_secret') && client.clientSecret === undefined) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `${method} needs a clientSecret` });
+    if (client.kind !== 'backend' && client.clientSecret !== undefined) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `a ${client.kind} client is public and must not have a clientSecret` });
+    if (method === 'private_key_jwt' && client.jwks === undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the client’s public keys (jwks)' });
   });
+
+const resourceServerSchema = z
+  .object({
+    /** The resource indicator and the access token's audience, e.g. https://api.example.com. */
+    identifier: z.url({ error: 'must be an absolute URI' }),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token')).default([]),
+    /** jwt (default) or opaque access tokens for this API. */
+    accessTokenFormat: z.enum(['jwt', 'opaque']).default('jwt'),
+    accessTokenTtl: z.number().int().positive().optional(),
+  })
+  .strict();
 
 export const brokerConfigSchema = z
   .object({
@@ -204,8 +252,37 @@ export const brokerConfigSchema = z
       })
       .strict()
       .default({}),
+    /** The administration API (connection diagnostics). */
+    admin: z
+      .object({
+        /**
+         * Bearer token of the administration API (`GET /saml/:connectionId/diagnostics`); a secret.
+         * Without it that API does not exist (404).
+         */
+        apiToken: secretSchema.optional(),
+      })
+      .strict()
+      .default({}),
+    /** Broker-wide SAML settings. */
+    saml: z
+      .object({
+        /**
+         * Development only: let `idp.metadataUrl` be http and resolve to loopback, private or
+         * link-local addresses (default false: HTTPS to public addresses only).
+         */
+        allowPrivateMetadataUrls: z.boolean().default(false),
+      })
+      .strict()
+      .default({ allowPrivateMetadataUrls: false }),
+    /**
+     * Development mode (default false): web clients may use http redirect URIs and CORS origins on
+     * a loopback host. Never in production.
+     */
+    development: z.boolean().default(false),
     tenants: z.array(tenantSchema).min(1),
     clients: z.array(clientSchema).min(1),
+    /** APIs that receive JWT or opaque access tokens through resource indicators (RFC 8707). */
+    resourceServers: z.array(resourceServerSchema).default([]),
     /** Lifetimes in seconds. */
     ttl: z
       .object({
@@ -235,6 +312,9 @@ export const brokerConfigSchema = z
           ctx.addIssue({ code: 'custom', path: ['tenants', t, 'connections', c, 'id'], message: `duplicate connection id '${connection.id}' (connection ids are global: they appear in URLs)` });
         }
         connectionIds.add(connection.id);
+        if (connection.idp.metadataUrl?.startsWith('http:') && !config.saml.allowPrivateMetadataUrls) {
+          ctx.addIssue({ code: 'custom', path: ['tenants', t, 'connections', c, 'idp', 'metadataUrl'], message: 'must be an https URL (http only with saml.allowPrivateMetadataUrls, for development)' });
+        }
       });
     });
     const domains = new Map<string, string>();
@@ -260,3 +340,4 @@ export type BrokerConfig = z.output<typeof brokerConfigSchema>;
 export type TenantConfig = BrokerConfig['tenants'][number];
 export type ConnectionConfig = TenantConfig['connections'][number];
 export type ClientConfig = BrokerConfig['clients'][number];
+export type ResourceServerConfig = BrokerConfig['resourceServers'][number];

@@ -77,8 +77,6 @@ describe('directory', () => {
     expect(directory.connection('acme-dev-idp')?.tenant.id).toBe('acme');
     expect(directory.connection('nope')).toBeUndefined();
 
-    expect(directory.client('demo-backend')?.type).toBe('confidential');
-    expect(directory.client('nope')).toBeUndefined();
     expect(directory.tenants().map((t) => t.id)).toEqual(['acme', 'globex']);
   });
 
@@ -86,7 +84,6 @@ describe('directory', () => {
     for (const id of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
       expect(directory.tenant(id), id).toBeUndefined();
       expect(directory.connection(id), id).toBeUndefined();
-      expect(directory.client(id), id).toBeUndefined();
       expect(directory.tenantForEmail(`x@${id}.test`), id).toBeUndefined();
     }
   });

@@ -1,13 +1,12 @@
-import type { ResolvedClient, ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
+import type { ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
 
-/** A tenant, its IdP connections and the OAuth clients, looked up by id, domain or email. */
+/** Tenants and their IdP connections, looked up by id, domain or email. (Clients: ClientRegistry.) */
 export interface Directory {
   tenant(tenantId: string): ResolvedTenant | undefined;
   /** The tenant owning the domain of an email address (home-realm discovery). */
   tenantForEmail(email: string): ResolvedTenant | undefined;
   /** A connection and the tenant it belongs to. */
   connection(connectionId: string): { tenant: ResolvedTenant; connection: ResolvedConnection } | undefined;
-  client(clientId: string): ResolvedClient | undefined;
   tenants(): readonly ResolvedTenant[];
 }
 
@@ -19,12 +18,11 @@ export function emailDomain(email: string): string | undefined {
   return /^[a-z0-9.-]+\.[a-z]{2,}$/.test(domain) ? domain : undefined;
 }
 
-/** A directory over the configuration file's tenants and clients (read-only). */
+/** A directory over the configuration file's tenants (read-only). */
 export function createDirectory(config: ResolvedConfig): Directory {
   const tenants = new Map(config.tenants.map((t) => [t.id, t]));
   const byDomain = new Map(config.tenants.flatMap((t) => t.emailDomains.map((d) => [d, t] as const)));
   const connections = new Map(config.tenants.flatMap((tenant) => tenant.connections.map((connection) => [connection.id, { tenant, connection }] as const)));
-  const clients = new Map(config.clients.map((c) => [c.clientId, c]));
   return {
     tenant: (id) => tenants.get(id),
     tenantForEmail: (email) => {
@@ -32,7 +30,6 @@ export function createDirectory(config: ResolvedConfig): Directory {
       return domain === undefined ? undefined : byDomain.get(domain);
     },
     connection: (id) => connections.get(id),
-    client: (id) => clients.get(id),
     tenants: () => config.tenants,
   };
 }

@@ -6,3 +6,5 @@ export { createLoginHandoff } from './login-handoff.ts';
 export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './login-handoff.ts';
 export { redirectUriProblem, redirectUriProblems, corsOriginProblem } from './client-rules.ts';
 export type { ClientKind, RedirectRuleOptions } from './client-rules.ts';
+export { createClientRegistry, clientProblems, ClientRuleError } from './client-registry.ts';
+export type { ClientRecord, ClientRegistry, TokenEndpointAuthMethod } from './client-registry.ts';

@@ -20,7 +20,7 @@ const GRANTABLE = new Set([
  * in the store, so exactly one redemption wins; the losers get invalid_grant and, as RFC 6749
  * section 4.1.2 asks, the grant (and every token issued from it) is revoked.
  */
-export function createStoreAdapter(store: Store): new (model: string) => Adapter {
+export function createStoreAdapter(store: Store): new (model: string) => Adapter & { readonly model: string } {
   return class StoreAdapter implements Adapter {
     readonly model: string;
 

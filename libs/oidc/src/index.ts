@@ -1,5 +1,6 @@
-export { createProvider, clientMetadata, interactionPath, OIDC_ROUTES } from './provider.ts';
-export type { AccountClaims, ProviderDeps } from './provider.ts';
+export { createProvider, interactionPath, OIDC_ROUTES } from './provider.ts';
+export { clientMetadata } from './client-metadata.ts';
+export type { AccountClaims, ProviderDeps, ResourceServer } from './provider.ts';
 export { createStoreAdapter } from './adapter.ts';
 export { generateSigningJwks, parseSigningJwks } from './signing-keys.ts';
 export type { SigningJwks } from './signing-keys.ts';

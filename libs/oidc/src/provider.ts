@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import Provider, { interactionPolicy, type Account, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { ResolvedClient, ResolvedConfig } from '@broker/config';
+import Provider, { errors, interactionPolicy, type Account, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ResolvedConfig } from '@broker/config';
+import { redirectUriProblems, type ClientKind, type ClientRecord } from '@broker/identity';
 import type { Store } from '@broker/store';
 import type { Logger } from '@broker/telemetry';
 import { renderErrorPage } from '@broker/http';
 import { createStoreAdapter } from './adapter.ts';
+import { clientMetadata } from './client-metadata.ts';
 import type { SigningJwks } from './signing-keys.ts';
 
 /** Claims the broker can state about a user. */
@@ -26,8 +28,35 @@ export interface ProviderDeps {
   cookieKeys: string[];
   /** The user behind a `sub`, or undefined when there is none (any more). */
   findAccount: (sub: string) => Promise<AccountClaims | undefined>;
+  /** The registered client, from the client registry. */
+  findClient: (clientId: string) => Promise<ClientRecord | undefined>;
+  /** Resource servers that may receive JWT access tokens (resource indicators, RFC 8707). */
+  resourceServers: readonly ResourceServer[];
+  /** Development mode: web clients may use http loopback redirects. */
+  development: boolean;
   logger: Logger;
 }
+
+/** An API that accepts the broker's access tokens. */
+export interface ResourceServer {
+  /** The resource indicator and the token's `aud`, e.g. https://api.example.com. */
+  identifier: string;
+  /** Scopes of this API a client may ask for. */
+  scopes: string[];
+  /** `jwt` (self-contained, checked with the JWKS) or `opaque` (checked by introspection). Default jwt. */
+  accessTokenFormat: 'jwt' | 'opaque';
+  /** Access token lifetime in seconds (default the broker's). */
+  accessTokenTtl?: number | undefined;
+}
+
+/** Broker metadata carried on each oidc-provider client (extraClientMetadata). */
+interface BrokerClientMetadata {
+  client_kind?: ClientKind;
+  cors_origins?: string[];
+  first_party?: boolean;
+  token_ttl?: ClientRecord['ttl'];
+}
+const brokerMetadata = (client: unknown): BrokerClientMetadata => (client ?? {}) as BrokerClientMetadata;
 
 /** Paths of the OAuth endpoints, shared by the portal, the token service and the ingress. */
 export const OIDC_ROUTES = {
@@ -48,35 +77,40 @@ export const OIDC_ROUTES = {
 /** Where oidc-provider sends the browser when a login or consent is needed. */
 export const interactionPath = (uid: string): string => `/interaction/${uid}`;
 
-/** The oidc-provider client metadata for one configured client. */
-export function clientMetadata(client: ResolvedClient): ClientMetadata {
-  const applicationType = client.applicationType ?? (client.type === 'public' ? 'native' : 'web');
-  return {
-    client_id: client.clientId,
-    ...(client.displayName ? { client_name: client.displayName } : {}),
-    application_type: applicationType,
-    redirect_uris: client.redirectUris,
-    post_logout_redirect_uris: client.postLogoutRedirectUris,
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: client.type === 'public' ? 'none' : 'client_secret_basic',
-    ...(client.clientSecret ? { client_secret: client.clientSecret } : {}),
-    allowed_tenants: client.allowedTenants,
-    first_party: client.firstParty,
-  };
-}
-
 /**
  * The one oidc-provider configuration. auth-portal and token-service both build it from the same
  * configuration and store, and each serves its own subset of the routes.
  */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, store, logger } = deps;
+  const StoreAdapter = createStoreAdapter(store);
+  /** Clients come from the client registry; every other model from the store adapter. */
+  class BrokerAdapter extends StoreAdapter {
+    override async find(id: string) {
+      if (this.model !== 'Client') return super.find(id);
+      const client = await deps.findClient(id);
+      return client && (clientMetadata(client) as Awaited<ReturnType<Adapter['find']>>);
+    }
+  }
+  const ttlFor = (name: 'accessToken' | 'idToken' | 'refreshToken', fallback: number) => (_ctx: KoaContextWithOIDC, _token: unknown, client: unknown) =>
+    brokerMetadata(client).token_ttl?.[name] ?? fallback;
+  const resourceServers = new Map(deps.resourceServers.map((rs) => [rs.identifier, rs]));
+
   const configuration: Configuration = {
-    adapter: createStoreAdapter(store),
-    clients: config.clients.map(clientMetadata),
+    adapter: BrokerAdapter,
     extraClientMetadata: {
-      properties: ['allowed_tenants', 'first_party'],
+      properties: ['client_kind', 'allowed_tenants', 'first_party', 'cors_origins', 'token_ttl'],
+      // Runs whenever oidc-provider loads a client: the redirect rules hold at the authorization
+      // endpoint too, not only when the client was registered.
+      validator: (_ctx, key, value, metadata) => {
+        if (key !== 'client_kind') return;
+        const kind = value as ClientKind;
+        const problems = [
+          ...redirectUriProblems(kind, (metadata['redirect_uris'] as string[] | undefined) ?? [], { development: deps.development }),
+          ...redirectUriProblems(kind, (metadata['post_logout_redirect_uris'] as string[] | undefined) ?? [], { development: deps.development }, 'postLogoutRedirectUris'),
+        ];
+        if (problems.length) throw new errors.InvalidClientMetadata(problems.join('; '));
+      },
     },
     // Carried to the portal's interaction: which tenant and which IdP connection to use.
     extraParams: ['tenant', 'idp_hint'],
@@ -89,11 +123,23 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: OIDC_ROUTES,
     // CORS only for public clients (SPAs) calling from the origin of one of their redirect URIs,
     // and for userinfo; confidential clients are servers and need none.
+    // CORS only on the token, userinfo and revocation endpoints, only for SPAs, only from their
+    // registered origins. No global CORS.
     clientBasedCORS: (ctx, origin, client) => {
-      if (origin === 'null') return false;
-      if (ctx.oidc.route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
-      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
+      const meta = brokerMetadata(client);
+      if (meta.client_kind !== 'spa' || !['token', 'userinfo', 'revocation'].includes(ctx.oidc.route)) return false;
+      return meta.cors_origins?.includes(origin) ?? false;
     },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256', 'RS256'],
+      userinfoSigningAlgValues: ['ES256', 'RS256'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
+      clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA', 'Ed25519'],
+    },
+    // Refresh tokens only with offline_access, always rotated; reuse of a rotated token revokes
+    // the grant (oidc-provider's consumed check, made atomic by the adapter).
+    issueRefreshToken: (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    rotateRefreshToken: () => true,
     pkce: { required: () => true },
     responseTypes: ['code'],
     scopes: ['openid', 'offline_access', 'email', 'profile'],
@@ -107,19 +153,37 @@ export function createProvider(deps: ProviderDeps): Provider {
     conformIdTokenClaims: false,
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Introspection and revocation are for confidential clients (backends, resource servers).
+      introspection: { enabled: true, allowedPolicy: (_ctx, client) => client.clientAuthMethod !== 'none' },
+      revocation: { enabled: true, allowedPolicy: (_ctx, client) => client.clientAuthMethod !== 'none' || brokerMetadata(client).client_kind === 'spa' },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          const rs = resourceServers.get(indicator);
+          if (!rs) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+          return {
+            scope: rs.scopes.join(' '),
+            audience: rs.identifier,
+            accessTokenFormat: rs.accessTokenFormat,
+            ...(rs.accessTokenTtl ? { accessTokenTTL: rs.accessTokenTtl } : {}),
+            ...(rs.accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: 'ES256' } } } : {}),
+          };
+        },
+      },
     },
     ttl: {
       AuthorizationCode: config.ttl.authorizationCode,
-      AccessToken: config.ttl.accessToken,
-      IdToken: config.ttl.idToken,
+      AccessToken: ttlFor('accessToken', config.ttl.accessToken),
+      IdToken: ttlFor('idToken', config.ttl.idToken),
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
       Grant: config.ttl.session,
-      RefreshToken: 14 * 24 * 3600,
+      RefreshToken: ttlFor('refreshToken', 14 * 24 * 3600),
     },
     interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: createInteractionPolicy() },
     loadExistingGrant: async (ctx) => loadOrCreateFirstPartyGrant(ctx),
@@ -180,6 +244,12 @@ async function loadOrCreateFirstPartyGrant(ctx: KoaContextWithOIDC) {
   grant.addOIDCScope([...oidc.requestParamScopes].join(' '));
   const claims = [...oidc.requestParamClaims];
   if (claims.length) grant.addOIDCClaims(claims);
+  // Scopes of the requested resource servers (resource indicators), limited to what each offers.
+  for (const [indicator, resourceServer] of Object.entries(oidc.resourceServers ?? {})) {
+    const offered = new Set(String(resourceServer.scope ?? '').split(' '));
+    const granted = [...oidc.requestParamScopes].filter((scope) => offered.has(scope));
+    if (granted.length) grant.addResourceScope(indicator, granted.join(' '));
+  }
   await grant.save();
   return grant;
 }

@@ -1,7 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedTenant } from '@broker/config';
 import { BrokerError, badRequest, notFound } from '@broker/http';
-import type { Directory, LoginHandoff } from '@broker/identity';
+import type { ClientRegistry, Directory, LoginHandoff } from '@broker/identity';
 import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
 import { consentPage, discoveryPage } from './pages.ts';
@@ -9,6 +9,7 @@ import { consentPage, discoveryPage } from './pages.ts';
 export interface AuthPortalDeps {
   provider: Provider;
   directory: Directory;
+  clients: ClientRegistry;
   handoff: LoginHandoff;
   logger: Logger;
 }
@@ -30,7 +31,7 @@ const formField = (req: Request, name: string): string => {
  * home-realm discovery, the hand-off to authn-service, finishing the login, consent.
  */
 export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
-  const { provider, directory, handoff, logger } = deps;
+  const { provider, directory, clients, handoff, logger } = deps;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 5 });
   const callback = provider.callback() as RequestHandler;
@@ -48,15 +49,15 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     }
   };
 
-  const clientName = (d: Details): string => {
-    const client = directory.client(String(d.params['client_id']));
+  const clientName = async (d: Details): Promise<string> => {
+    const client = await clients.find(String(d.params['client_id']));
     return client?.displayName ?? client?.clientId ?? 'the application';
   };
 
   /** Hand the login to authn-service for the tenant's IdP connection. */
   const startSamlLogin = async (req: Request, res: Response, d: Details, tenant: ResolvedTenant): Promise<void> => {
     const clientId = String(d.params['client_id']);
-    const client = directory.client(clientId);
+    const client = await clients.find(clientId);
     if (!client?.allowedTenants.includes(tenant.id)) {
       throw new BrokerError({ code: 'tenant.not_allowed', status: 403, publicMessage: 'Your organization cannot sign in to this application.', detail: { clientId, tenantId: tenant.id } });
     }
@@ -79,8 +80,11 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
   router.get('/interaction/:uid', async (req, res) => {
     const d = await details(req, res);
     if (d.prompt.name === 'consent') {
+      // First-party clients see no consent screen, even when they ask for one (prompt=consent,
+      // which OIDC requires for offline_access).
+      if ((await clients.find(String(d.params['client_id'])))?.firstParty) return grantConsent(req, res, d);
       const scopes = (typeof d.params['scope'] === 'string' ? d.params['scope'] : 'openid').split(' ');
-      res.type('html').send(consentPage(d.uid, clientName(d), scopes));
+      res.type('html').send(consentPage(d.uid, await clientName(d), scopes));
       return;
     }
     const tenantParam = typeof d.params['tenant'] === 'string' ? d.params['tenant'] : undefined;
@@ -95,7 +99,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       if (!tenant) throw notFound('tenant.unknown_domain', 'We do not know an organization for this email address.', { loginHint });
       return startSamlLogin(req, res, d, tenant);
     }
-    res.type('html').send(discoveryPage(d.uid, clientName(d)));
+    res.type('html').send(discoveryPage(d.uid, await clientName(d)));
   });
 
   router.post('/interaction/:uid/discover', form, async (req, res) => {
@@ -105,7 +109,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     if (!tenant) {
       logger.warn({ requestId: req.requestId, uid: d.uid, code: 'tenant.unknown_domain', status: 404 }, 'rejected: tenant.unknown_domain');
       const message = 'We do not know an organization for this email address. Check it, or ask your administrator.';
-      res.status(404).type('html').send(discoveryPage(d.uid, clientName(d), { message, reference: req.requestId }));
+      res.status(404).type('html').send(discoveryPage(d.uid, await clientName(d), { message, reference: req.requestId }));
       return;
     }
     await startSamlLogin(req, res, d, tenant);
@@ -133,14 +137,21 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user denied access' }, { mergeWithLastSubmission: false });
       return;
     }
+    await grantConsent(req, res, d);
+  });
+
+  /** Record the consent the interaction asks for in the grant, and finish the interaction. */
+  async function grantConsent(req: Request, res: Response, d: Details): Promise<void> {
+    if (!d.session?.accountId) throw badRequest('interaction.unexpected', 'This step is not expected now.', { prompt: d.prompt.name });
     const grant = d.grantId ? await provider.Grant.find(d.grantId) : new provider.Grant({ accountId: d.session.accountId, clientId: String(d.params['client_id']) });
     if (!grant) throw badRequest('interaction.grant_missing', 'This sign-in has expired. Please start again from the application.');
-    const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+    const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-  });
+  }
 
   return router;
 }

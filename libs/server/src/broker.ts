@@ -2,13 +2,23 @@ import express, { type Express } from 'express';
 import type { ResolvedConfig } from '@broker/config';
 import { createAuthnRouter } from '@broker/authn';
 import { errorHandler, healthRoutes, notFound, requestId, securityHeaders } from '@broker/http';
-import { createDirectory, createLoginHandoff, createUserRepository, type Directory, type LoginHandoff, type UserRepository } from '@broker/identity';
+import {
+  createClientRegistry,
+  createDirectory,
+  createLoginHandoff,
+  createUserRepository,
+  type ClientRegistry,
+  type Directory,
+  type LoginHandoff,
+  type UserRepository,
+} from '@broker/identity';
 import { createProvider, type Provider } from '@broker/oidc';
 import { createAuthPortalRouter } from '@broker/portal';
-import { createSamlServiceProvider, type SamlServiceProvider } from '@broker/saml';
+import { createSamlDiagnostics, createSamlServiceProvider, type SamlDiagnostics, type SamlServiceProvider } from '@broker/saml';
 import type { Store } from '@broker/store';
 import type { Logger } from '@broker/telemetry';
 import { createTokenServiceRouter } from '@broker/token';
+import { importClients } from './clients.ts';
 import type { BrokerSecrets } from './secrets.ts';
 
 /** Everything the broker's apps are built from. */
@@ -17,16 +27,24 @@ export interface BrokerDeps {
   store: Store;
   logger: Logger;
   directory: Directory;
+  clients: ClientRegistry;
   handoff: LoginHandoff;
   users: UserRepository;
   provider: Provider;
   serviceProvider: SamlServiceProvider;
+  /** Recent rejected SAML responses per connection (GET /saml/:connectionId/diagnostics). */
+  diagnostics: SamlDiagnostics;
 }
 
-/** Build the shared dependencies once per process. */
-export function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): BrokerDeps {
+/**
+ * Build the shared dependencies once per process, importing the configuration's clients into the
+ * client registry.
+ */
+export async function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): Promise<BrokerDeps> {
   const { config, store, logger, secrets } = options;
   const directory = createDirectory(config);
+  const clients = createClientRegistry(store, { development: config.development });
+  await importClients(clients, config.clients);
   const users = createUserRepository(store);
   const provider = createProvider({
     config,
@@ -34,6 +52,9 @@ export function buildBrokerDeps(options: { config: ResolvedConfig; store: Store;
     logger: logger.child({ component: 'oidc' }),
     signingKeys: secrets.signingKeys,
     cookieKeys: secrets.cookieKeys,
+    findClient: (clientId) => clients.find(clientId),
+    resourceServers: config.resourceServers,
+    development: config.development,
     findAccount: async (sub) => {
       const user = await users.findById(sub);
       if (!user) return undefined;
@@ -58,7 +79,7 @@ export function buildBrokerDeps(options: { config: ResolvedConfig; store: Store;
   });
   // Fail at start, not at the first login, when a connection's IdP settings are incomplete.
   for (const tenant of config.tenants) for (const connection of tenant.connections) serviceProvider.idpSettings(connection);
-  return { config, store, logger, directory, handoff: createLoginHandoff(store, config.ttl.interaction), users, provider, serviceProvider };
+  return { config, store, logger, directory, clients, handoff: createLoginHandoff(store, config.ttl.interaction), users, provider, serviceProvider, diagnostics: createSamlDiagnostics({ store }) };
 }
 
 export type BrokerPart = 'portal' | 'authn' | 'token';
@@ -81,12 +102,13 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
         handoff: deps.handoff,
         users: deps.users,
         serviceProvider: deps.serviceProvider,
+        diagnostics: deps.diagnostics,
         logger: deps.logger.child({ component: 'authn' }),
       }),
     );
   }
   if (parts.includes('portal')) {
-    app.use(createAuthPortalRouter({ provider: deps.provider, directory: deps.directory, handoff: deps.handoff, logger: deps.logger.child({ component: 'portal' }) }));
+    app.use(createAuthPortalRouter({ provider: deps.provider, directory: deps.directory, clients: deps.clients, handoff: deps.handoff, logger: deps.logger.child({ component: 'portal' }) }));
   }
   app.use((req, _res, next) => next(notFound('http.not_found', 'This page does not exist.', { method: req.method, path: req.path })));
   app.use(errorHandler(deps.logger));

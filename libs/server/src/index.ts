@@ -6,3 +6,4 @@ export { listen, shutdownOnSignals, portFrom, runMain } from './serve.ts';
 export type { Running } from './serve.ts';
 export { startBrokerRuntime } from './runtime.ts';
 export type { StartOptions } from './runtime.ts';
+export { clientRecordFromConfig, importClients } from './clients.ts';

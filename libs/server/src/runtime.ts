@@ -2,6 +2,7 @@ import { configPathFrom, loadConfigFile } from '@broker/config';
 import { createMemoryStore, createRedisStore, type Store } from '@broker/store';
 import { createLogger, type Logger } from '@broker/telemetry';
 import { buildBrokerDeps, type BrokerDeps } from './broker.ts';
+import { importIdpMetadata } from './metadata-import.ts';
 import { resolveSecrets, type RunMode } from './secrets.ts';
 
 export interface StartOptions {
@@ -14,15 +15,17 @@ export interface StartOptions {
 }
 
 /**
- * Read the configuration, open the store for the mode (split: Redis from REDIS_URL, required;
- * all-in-one: the in-memory store) and build the broker's dependencies.
+ * Read the configuration (fetching IdP metadata from metadata URLs), open the store for the mode
+ * (split: Redis from REDIS_URL, required; all-in-one: the in-memory store) and build the
+ * broker's dependencies.
  */
 export async function startBrokerRuntime(options: StartOptions): Promise<{ deps: BrokerDeps; logger: Logger; store: Store }> {
   const env = options.env ?? process.env;
   const logger = createLogger({ service: options.service });
   const path = configPathFrom(options.argv ?? process.argv.slice(2), env, options.defaultConfigPath);
   if (!path) throw new Error('no configuration: pass --config <file> or set BROKER_CONFIG');
-  const config = loadConfigFile(path, { env });
+  // Connections configured with idp.metadataUrl get their metadata now, once; a failure stops the start.
+  const config = await importIdpMetadata(loadConfigFile(path, { env }), { logger });
   let store: Store;
   if (options.mode === 'split') {
     const url = env['REDIS_URL'];
@@ -38,5 +41,5 @@ export async function startBrokerRuntime(options: StartOptions): Promise<{ deps:
   }
   const secrets = await resolveSecrets(config, options.mode, logger);
   logger.info({ config: path, mode: options.mode, tenants: config.tenants.length, clients: config.clients.length }, 'configuration loaded');
-  return { deps: buildBrokerDeps({ config, store, logger, secrets }), logger, store };
+  return { deps: await buildBrokerDeps({ config, store, logger, secrets }), logger, store };
 }

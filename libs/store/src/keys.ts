@@ -23,6 +23,8 @@ export const keys = {
   oidcUid: (uid: string) => `oidc:uid:${uid}`,
   /** oidc-provider lookup by user code (device flow). */
   oidcUserCode: (userCode: string) => `oidc:user-code:${userCode}`,
+  /** An OAuth client registration. */
+  client: (clientId: string) => `client:${clientId}`,
   /** A user record. */
   user: (userId: string) => `user:${userId}`,
   /** The user id for an IdP subject seen through one connection. */

@@ -8,12 +8,14 @@ const TOKEN_PATHS = new Set<string>([
   OIDC_ROUTES.revocation,
   OIDC_ROUTES.jwks,
   OIDC_ROUTES.userinfo,
+  OIDC_ROUTES.pushed_authorization_request,
   '/.well-known/openid-configuration',
 ]);
 export const isTokenServicePath = (path: string): boolean => TOKEN_PATHS.has(path);
 
 /**
- * token-service: token, introspection, revocation, JWKS, userinfo and discovery, from the same
+ * token-service: token, introspection, revocation, pushed authorization requests, JWKS, userinfo
+ * and discovery, from the same
  * oidc-provider configuration as the portal. Every other path falls through (404 in split mode).
  */
 export function createTokenServiceRouter(deps: { provider: Provider }): Router {
