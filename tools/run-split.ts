@@ -72,10 +72,16 @@ write(
   ].join('\n'),
 );
 
-let stopping = false;
+// Ctrl-C under `npm run` reaches npm, tsx and this process, and tsx passes it on as well: a
+// repeat within a second is the same keypress. A later one forces the exit (the cluster's exit
+// hook still kills its processes and removes the configuration).
+let stoppingSince: number | undefined;
 const shutdown = (signal: NodeJS.Signals): void => {
-  if (stopping) process.exit(1);
-  stopping = true;
+  if (stoppingSince !== undefined) {
+    if (Date.now() - stoppingSince > 1_000) process.exit(1);
+    return;
+  }
+  stoppingSince = Date.now();
   write(`\n${signal}: stopping the split cluster...`);
   cluster.stop().then(
     () => process.exit(0),

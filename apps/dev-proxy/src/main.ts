@@ -13,6 +13,10 @@ const upstreams = {
 };
 const port = Number(env['PORT'] ?? 3000);
 const server = createServer(createDevProxy(upstreams));
+server.once('error', (error: Error) => {
+  logger.error({ port, err: error.message }, 'dev proxy could not listen');
+  process.exit(1);
+});
 server.listen(port, () => logger.info({ port, upstreams: Object.fromEntries(Object.entries(upstreams).map(([k, v]) => [k, v.href])) }, 'dev proxy listening'));
 const stop = () => server.close(() => process.exit(0));
 process.once('SIGTERM', stop);

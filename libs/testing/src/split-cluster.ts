@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,18 +129,20 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
   };
 
   const processes = new Map<SplitProcessName, Managed>();
-  const killAllNow = (): void => {
+  // Should this process exit before stop() is done (a test runner bailing out, a second Ctrl-C),
+  // leave no orphaned servers and no private keys behind.
+  const onExit = (): void => {
     for (const managed of processes.values()) if (!managed.done) killGroup(managed.child, 'SIGKILL');
+    rmSync(configDir, { recursive: true, force: true });
   };
-  // Should the test runner exit without stop(), leave no orphaned servers behind.
-  process.once('exit', killAllNow);
+  process.once('exit', onExit);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      process.removeListener('exit', killAllNow);
       await Promise.all([...processes.values()].map((managed) => stopProcess(managed)));
       await rm(configDir, { recursive: true, force: true });
+      process.removeListener('exit', onExit);
     })();
     return stopping;
   };
@@ -233,6 +235,8 @@ async function writeConfigs(input: {
 
   const brokerConfig: BrokerConfigInput = {
     issuer,
+    // Like the demo: a local run, where web clients may redirect to http on a loopback host.
+    development: true,
     secrets: {
       cookieKeys: [randomBytes(32).toString('base64url')],
       signingKeys: { file: signingKeysPath },
@@ -264,14 +268,14 @@ async function writeConfigs(input: {
       {
         clientId: 'demo-native',
         displayName: 'Demo native app',
-        type: 'public',
+        kind: 'native',
         redirectUris: ['http://127.0.0.1/callback'],
         allowedTenants: ['acme'],
       },
       {
         clientId: 'demo-backend',
         displayName: 'Demo backend',
-        type: 'confidential',
+        kind: 'backend',
         clientSecret: DEMO_BACKEND_SECRET,
         redirectUris: ['http://localhost:8080/callback'],
         allowedTenants: ['acme'],
