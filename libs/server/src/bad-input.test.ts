@@ -3,10 +3,8 @@
 // bad input must get a 4xx page with the support reference and nothing internal, store nothing,
 // and leave a log line with that reference and the specific code. A positive control shows that
 // the same flow with the untouched response does sign in, so each rejection is about the input.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,12 +12,13 @@ import { loadConfigFile, type ResolvedConfig } from '@broker/config';
 // The dev IdP (scope:dev-idp) and the test browser (type:testing) are outside what a broker shell
 // lib may depend on; this test needs both to drive a real login, and only this test file does.
 import { createDevIdp, loadDevIdpConfig, type DevIdpConfig } from '@broker/dev-idp';
-import { createRedisStore, type Store } from '@broker/store';
+import { createRedisStore, keys, type Store } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
 import { createLogger } from '@broker/telemetry';
 import { TestBrowser, parseForm, type Page } from '@broker/testing';
 import { buildBrokerDeps, createBrokerApp } from './broker.ts';
 import { resolveSecrets } from './secrets.ts';
+import { authorizeUrl as pkceAuthorizeUrl, closeServer, expectRefusedPage, keysUnder, listenOnFreePort, type LogLine } from './test/broker-test-support.ts';
 import { selfSignedCertificate } from './test/self-signed-cert.ts';
 
 const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
@@ -30,41 +29,6 @@ const DEMO = new URL('../../../config/demo/', import.meta.url);
 const CONNECTION = 'acme-dev-idp';
 const CLIENT = { id: 'demo-backend', redirectUri: 'http://localhost:8080/callback' };
 const ALICE = { username: 'alice', password: 'alice-password', email: 'alice@acme.test' };
-
-interface LogLine {
-  level: number;
-  msg: string;
-  requestId?: string;
-  code?: string;
-  [key: string]: unknown;
-}
-
-/** A server on a free port, before its request handler exists (so URLs can name the port). */
-async function listenOnFreePort(host?: string): Promise<{ server: Server; port: number }> {
-  const server = createServer();
-  if (host) server.listen(0, host);
-  else server.listen(0);
-  await once(server, 'listening');
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-async function close(server: Server | undefined): Promise<void> {
-  if (!server?.listening) return;
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-}
-
-/** Every Redis key under `prefix` (SCAN, never KEYS). */
-async function keysUnder(redis: Redis, prefix: string): Promise<Set<string>> {
-  const found = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    for (const key of batch) found.add(key.slice(prefix.length));
-    cursor = next;
-  } while (cursor !== '0');
-  return found;
-}
 
 const decodeResponse = (samlResponse: string): string => Buffer.from(samlResponse, 'base64').toString('utf8');
 const encodeResponse = (xml: string): string => Buffer.from(xml, 'utf8').toString('base64');
@@ -133,11 +97,11 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     });
     store = createRedisStore({ url, keyPrefix: prefix });
     const secrets = await resolveSecrets(config, 'all-in-one', logger);
-    broker.on('request', createBrokerApp(buildBrokerDeps({ config, store, logger, secrets }), ['portal', 'authn', 'token']));
+    broker.on('request', createBrokerApp(await buildBrokerDeps({ config, store, logger, secrets }), ['portal', 'authn', 'token']));
   });
 
   afterAll(async () => {
-    await Promise.all([close(broker), close(idp), close(rogueIdp)]);
+    await Promise.all([closeServer(broker), closeServer(idp), closeServer(rogueIdp)]);
     await store?.close();
     if (admin) {
       const left = await keysUnder(admin, prefix);
@@ -146,28 +110,21 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     }
   });
 
-  const snapshot = (): Promise<Set<string>> => {
+  /**
+   * The keys under the test prefix, except the connections' diagnostics lists (saml:diag:*): a
+   * refused response is meant to be recorded there for the administrator (capped, expiring), so
+   * that list is intended state, not something a bad input managed to store.
+   */
+  const diagnosticsPrefix = keys.samlDiagnostics('');
+  const snapshot = async (): Promise<Set<string>> => {
     if (!admin) throw new Error('no Redis connection');
-    return keysUnder(admin, prefix);
+    const found = await keysUnder(admin, prefix);
+    return new Set([...found].filter((key) => !key.startsWith(diagnosticsPrefix)));
   };
 
   /** An authorization request of the demo backend (PKCE), optionally naming the tenant. */
   function authorizeUrl(params: Record<string, string> = {}): string {
-    const verifier = randomBytes(32).toString('base64url');
-    const target = new URL(`${issuer}/authorize`);
-    const query = {
-      client_id: CLIENT.id,
-      response_type: 'code',
-      redirect_uri: CLIENT.redirectUri,
-      scope: 'openid email profile',
-      state: randomBytes(8).toString('hex'),
-      nonce: randomBytes(8).toString('hex'),
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      ...params,
-    };
-    for (const [name, value] of Object.entries(query)) target.searchParams.set(name, value);
-    return target.href;
+    return pkceAuthorizeUrl(issuer, CLIENT, params);
   }
 
   /**
@@ -196,24 +153,8 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
    * X-Request-Id, no stack or internals, no key added to Redis since `before`, and a log line
    * with that reference and the expected code.
    */
-  async function expectRefused(page: Page, expected: { status: number; code: string; before: Set<string>; hidden?: string[] }): Promise<void> {
-    expect(page.status, page.body).toBe(expected.status);
-    expect(page.location).toBeUndefined();
-    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-    const reference = page.headers.get('x-request-id') ?? '';
-    expect(reference).toMatch(/^[0-9a-f-]{36}$/);
-    expect(page.body).toContain(`<code>${reference}</code>`);
-
-    expect(page.body).not.toMatch(/\bat \S+ \(|\n\s+at \S/); // stack frames
-    expect(page.body).not.toMatch(/[\w/\\.-]+\.(?:ts|js|mjs|cjs)(?::\d+)?/); // source files
-    expect(page.body).not.toMatch(/node_modules|\/work\/|Error\b|SamlRejection|BrokerError/);
-    for (const text of [expected.code, ...(expected.hidden ?? [])]) expect(page.body, `body shows ${text}`).not.toContain(text);
-
-    const after = await snapshot();
-    expect([...after].filter((key) => !expected.before.has(key)), 'keys stored by a refused request').toEqual([]);
-
-    const logged = lines.filter((line) => line.requestId === reference);
-    expect(logged.map((line) => line.code)).toContain(expected.code);
+  function expectRefused(page: Page, expected: { status: number; code: string; before: Set<string>; hidden?: string[] }): Promise<void> {
+    return expectRefusedPage({ snapshot, lines }, page, expected);
   }
 
   /** A post to the ACS with these fields, refused with `code`: every check of expectRefused. */
