@@ -1,6 +1,6 @@
 import type { ResponsePolicy } from './policy.ts';
 import { rejection, type Envelope } from './preflight.ts';
-import { attr, childElements, firstChild, NS, parseXml, text } from './xml.ts';
+import { attr, childElements, firstChild, NS, text } from './xml.ts';
 
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 
@@ -21,14 +21,17 @@ const time = (value: string | undefined): number | undefined => {
 };
 
 /**
- * The checks node-saml does not do, run on the assertion node-saml validated (its signature
- * holds, or the Response's covers it): Issuer, a bearer SubjectConfirmation for our ACS that has
- * not expired, Audience, IssueInstant age, AuthnContext. Throws SamlRejection.
+ * The checks node-saml does not do: Issuer, a bearer SubjectConfirmation for our ACS that
+ * answers our request and has not expired, Audience, IssueInstant age, AuthnContext. They run on
+ * the one assertion of the response (preflight proved there is exactly one; for an encrypted
+ * response, the one we decrypted) before node-saml verifies its signature, so each problem gets
+ * its own code; the caller then requires node-saml to have validated that same assertion ID.
+ * A rejection needs no signature; an acceptance is not final until the signature holds.
+ * `expectedRequestId` is the AuthnRequest ID for SP-initiated logins. Throws SamlRejection.
  */
-export function checkAssertion(assertionXml: string, policy: ResponsePolicy, envelope: Envelope, nowMs: number): CheckedAssertion {
+export function checkAssertion(assertion: Element, policy: ResponsePolicy, envelope: Envelope, nowMs: number, expectedRequestId: string | undefined): CheckedAssertion {
   const fail = (code: string, message: string, detail: Record<string, unknown> = {}) => rejection(code, message, detail, envelope);
-  const assertion = parseXml(assertionXml).documentElement;
-  if (!assertion || assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw fail('saml.malformed', 'the validated assertion is not a saml:Assertion');
+  if (assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw fail('saml.malformed', 'the assertion is not a saml:Assertion');
   const id = attr(assertion, 'ID');
   if (!id) throw fail('saml.malformed', 'the assertion has no ID');
 
@@ -62,7 +65,11 @@ export function checkAssertion(assertionXml: string, policy: ResponsePolicy, env
     else if (notOnOrAfter === undefined) lastFailure = fail('saml.subject_confirmation_expiry_missing', 'the bearer SubjectConfirmationData has no NotOnOrAfter');
     else if (nowMs - policy.clockSkewMs >= notOnOrAfter) lastFailure = fail('saml.subject_confirmation_expired', 'the bearer SubjectConfirmationData has expired', { clockDifferenceSeconds: Math.round((notOnOrAfter - nowMs) / 1000) });
     else if (attr(data, 'NotBefore') !== undefined) lastFailure = fail('saml.subject_confirmation_invalid', 'a bearer SubjectConfirmationData must not carry NotBefore');
-    else {
+    // Web SSO profile: in answer to an AuthnRequest, InResponseTo must name it here too.
+    else if (expectedRequestId !== undefined && attr(data, 'InResponseTo') === undefined) lastFailure = fail('saml.in_response_to_missing', 'the SubjectConfirmationData does not say which request it answers');
+    else if (expectedRequestId !== undefined && attr(data, 'InResponseTo') !== expectedRequestId) {
+      lastFailure = fail('saml.in_response_to_mismatch', 'the SubjectConfirmationData answers another request', { expectedInResponseTo: expectedRequestId, receivedInResponseTo: attr(data, 'InResponseTo') });
+    } else {
       confirmationExpiry = notOnOrAfter;
       inResponseTo = attr(data, 'InResponseTo');
       break;

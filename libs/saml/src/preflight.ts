@@ -6,6 +6,10 @@ import { attr, childElements, containsComment, descendants, exceedsDepth, firstC
 /** What the unverified envelope says: kept for diagnostics and for the checks after node-saml. */
 export interface Envelope {
   xml: string;
+  /** The plaintext assertion element (undefined when encrypted). */
+  assertion?: Element | undefined;
+  /** The EncryptedAssertion element (undefined when plaintext). */
+  encryptedAssertion?: Element | undefined;
   responseSigned: boolean;
   assertionSigned: boolean;
   encrypted: boolean;
@@ -73,6 +77,8 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
   const assertion = plain[0] ?? encrypted[0];
   if (!assertion || assertion.parentNode !== root) throw reject('saml.assertion_misplaced', 'the assertion is not a direct child of the Response');
   envelope.encrypted = encrypted.length === 1;
+  if (envelope.encrypted) envelope.encryptedAssertion = assertion;
+  else envelope.assertion = assertion;
 
   if (envelope.encrypted) {
     checkEncryption(assertion, policy);
@@ -90,21 +96,57 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
   if (envelope.issuer !== undefined && envelope.issuer !== policy.idpEntityId) {
     throw reject('saml.issuer_mismatch', 'the Response Issuer is not the IdP of this connection', { expectedIssuer: policy.idpEntityId, receivedIssuer: envelope.issuer });
   }
-  if (!envelope.encrypted) {
-    const subject = firstChild(assertion, NS.saml, 'Subject');
-    const attributes = firstChild(assertion, NS.saml, 'AttributeStatement');
-    // xml-crypto canonicalization drops comments, so "al<!---->ice@evil" keeps a valid
-    // signature while a naive text read sees only "al": refuse comments where identity lives.
-    if ((subject && containsComment(subject)) || (attributes && containsComment(attributes))) {
-      throw reject('saml.comment_injection', 'a comment inside the Subject or the attributes');
-    }
-  }
+  if (!envelope.encrypted) checkIdentityComments(assertion, envelope);
   return envelope;
+}
+
+/**
+ * xml-crypto canonicalization drops comments, so "al<!---->ice@evil" keeps a valid signature
+ * while a naive text read sees only "al": refuse comments where identity lives.
+ */
+export function checkIdentityComments(assertion: Element, envelope: Envelope): void {
+  const subject = firstChild(assertion, NS.saml, 'Subject');
+  const attributes = firstChild(assertion, NS.saml, 'AttributeStatement');
+  if ((subject && containsComment(subject)) || (attributes && containsComment(attributes))) {
+    throw rejection('saml.comment_injection', 'a comment inside the Subject or the attributes', {}, envelope);
+  }
+}
+
+/**
+ * The algorithm allow-lists for the signatures inside a decrypted assertion, which the envelope
+ * checks could not see.
+ */
+export function checkDecryptedSignatures(assertion: Element, policy: ResponsePolicy, envelope: Envelope): void {
+  checkAlgorithms(descendants(assertion, NS.ds, 'Signature'), policy, envelope);
+  envelope.assertionSigned = isSignedBy(assertion);
+  if (policy.wantAssertionsSigned && !envelope.assertionSigned) throw rejection('saml.assertion_unsigned', 'the connection requires a signed Assertion', {}, envelope);
+  if (!envelope.responseSigned && !envelope.assertionSigned) throw rejection('saml.signature_missing', 'neither the Response nor the Assertion is signed', {}, envelope);
+  checkKeyInfo(policy, envelope);
 }
 
 /** Signature algorithms, digests and placement: which parts are signed, against what is demanded. */
 function checkSignatures(doc: Document, root: Element, assertion: Element | undefined, policy: ResponsePolicy, envelope: Envelope): void {
-  for (const signature of descendants(doc, NS.ds, 'Signature')) {
+  checkAlgorithms(descendants(doc, NS.ds, 'Signature'), policy, envelope);
+  envelope.responseSigned = isSignedBy(root);
+  envelope.assertionSigned = assertion !== undefined && isSignedBy(assertion);
+
+  if (!envelope.responseSigned && !envelope.assertionSigned && !envelope.encrypted) throw rejection('saml.signature_missing', 'neither the Response nor the Assertion is signed', {}, envelope);
+  if (policy.wantResponseSigned && !envelope.responseSigned) throw rejection('saml.response_unsigned', 'the connection requires a signed Response', {}, envelope);
+  // An encrypted assertion's own signature is checked after decryption (checkDecryptedSignatures).
+  if (policy.wantAssertionsSigned && assertion !== undefined && !envelope.assertionSigned) throw rejection('saml.assertion_unsigned', 'the connection requires a signed Assertion', {}, envelope);
+  checkKeyInfo(policy, envelope);
+}
+
+function checkKeyInfo(policy: ResponsePolicy, envelope: Envelope): void {
+  const unpinned = envelope.keyInfoFingerprints.filter((fp) => !policy.pinnedFingerprints.includes(fp));
+  if (unpinned.length > 0) {
+    throw rejection('saml.certificate_untrusted', 'the response was signed with a certificate this connection does not trust', { receivedFingerprints: unpinned }, envelope);
+  }
+}
+
+/** Signature and digest algorithms against the allow-lists; KeyInfo certificates noted. */
+function checkAlgorithms(signatures: Element[], policy: ResponsePolicy, envelope: Envelope): void {
+  for (const signature of signatures) {
     const signedInfo = firstChild(signature, NS.ds, 'SignedInfo');
     const method = attr(firstChild(signedInfo ?? signature, NS.ds, 'SignatureMethod'), 'Algorithm') ?? '';
     if (!isAllowedSignatureAlgorithm(method, policy.allowSha1)) throw rejection('saml.signature_algorithm_forbidden', `signature algorithm ${method || '(none)'} is not allowed`, { algorithm: method }, envelope);
@@ -121,17 +163,6 @@ function checkSignatures(doc: Document, root: Element, assertion: Element | unde
         envelope.keyInfoFingerprints.push('(unreadable certificate)');
       }
     }
-  }
-  envelope.responseSigned = isSignedBy(root);
-  envelope.assertionSigned = assertion !== undefined && isSignedBy(assertion);
-
-  if (!envelope.responseSigned && !envelope.assertionSigned && !envelope.encrypted) throw rejection('saml.signature_missing', 'neither the Response nor the Assertion is signed', {}, envelope);
-  if (policy.wantResponseSigned && !envelope.responseSigned) throw rejection('saml.response_unsigned', 'the connection requires a signed Response', {}, envelope);
-  // An encrypted assertion's own signature can only be seen after decryption; node-saml checks it.
-  if (policy.wantAssertionsSigned && assertion !== undefined && !envelope.assertionSigned) throw rejection('saml.assertion_unsigned', 'the connection requires a signed Assertion', {}, envelope);
-  const unpinned = envelope.keyInfoFingerprints.filter((fp) => !policy.pinnedFingerprints.includes(fp));
-  if (unpinned.length > 0) {
-    throw rejection('saml.certificate_untrusted', 'the response was signed with a certificate this connection does not trust', { receivedFingerprints: unpinned }, envelope);
   }
 }
 

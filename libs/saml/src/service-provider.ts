@@ -17,7 +17,8 @@ import { checkAssertion } from './assertion-checks.ts';
 import { resolveIdpSettings, spUrls, type IdpSettings } from './connection-settings.ts';
 import { postBindingPage } from './post-binding.ts';
 import { responsePolicy, type ResponsePolicy } from './policy.ts';
-import { preflight, type Envelope } from './preflight.ts';
+import { decryptAssertion } from './decrypt.ts';
+import { checkDecryptedSignatures, checkIdentityComments, preflight, type Envelope } from './preflight.ts';
 import { SamlRejection, toSamlRejection } from './rejection.ts';
 
 export interface ServiceProviderDeps {
@@ -213,9 +214,22 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         if (envelope.inResponseTo !== options.expectedRequestId) {
           throw new SamlRejection('saml.in_response_to_mismatch', 'the response answers another request', { expectedInResponseTo: options.expectedRequestId, receivedInResponseTo: envelope.inResponseTo });
         }
+        // Our checks first, on the one assertion there is (decrypted with the connection's key
+        // when encrypted), so each problem gets its own code...
+        let assertion = envelope.assertion;
+        if (!assertion && envelope.encryptedAssertion && connection.sp.encryption) {
+          assertion = await decryptAssertion(envelope.encryptedAssertion, connection.sp.encryption.privateKey);
+          checkDecryptedSignatures(assertion, policy, envelope);
+          checkIdentityComments(assertion, envelope);
+        }
+        if (!assertion) throw new SamlRejection('saml.no_assertion', 'the Response carries no readable assertion');
+        const checked = checkAssertion(assertion, policy, envelope, now(), options.expectedRequestId);
+        // ...then node-saml verifies the signatures over that same assertion.
         const profile = await libraryValidation(req, res, connection);
-        const checked = checkAssertion(profile.getAssertionXml?.() ?? '', policy, envelope, now());
-        // Use up the request ID: of two concurrent posts of one response, one gets here.
+        if (validatedAssertionId(profile) !== checked.id) throw new SamlRejection('saml.invalid_signature', 'the validated assertion is not the one that was checked');
+        // Use up the request ID, then claim the assertion ID (replay cache): of concurrent posts
+        // answering one request exactly one gets past, and the losers leave nothing behind. (A
+        // replayed assertion with a fresh, valid InResponseTo can only come from the IdP itself.)
         if ((await deps.store.take(keys.authnRequest(options.expectedRequestId))) === null) {
           throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
         }
@@ -245,6 +259,13 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
 
     idpSettings: (connection) => settingsFor(connection).idp,
   };
+}
+
+/** The ID of the assertion node-saml validated (its parsed form keeps the attributes under `$`). */
+function validatedAssertionId(profile: Profile): string | undefined {
+  const parsed = profile.getAssertion?.() as { Assertion?: { $?: { ID?: unknown } } } | undefined;
+  const id = parsed?.Assertion?.$?.ID;
+  return typeof id === 'string' ? id : undefined;
 }
 
 const passThrough: VerifyWithoutRequest = (profile, done) => done(null, profile ?? undefined);

@@ -347,11 +347,11 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
     }
 
     // Inside an EncryptedAssertion preflight sees one assertion whatever the ciphertext holds (anyone
-    // can encrypt for the SP): node-saml's own checks on the decrypted assertion must refuse it. The
+    // can encrypt for the SP): the SP decrypts and counts the assertions inside too. The
     // attacker wraps their own legitimately signed assertion (Mallory's) to claim Alice's identity.
     const ciphertextVariants: XswVariant[] = [4, 6, 8];
     for (const variant of ciphertextVariants) {
-      it(`XSW${variant} inside an encrypted assertion is refused (saml.invalid_signature)`, async () => {
+      it(`XSW${variant} inside an encrypted assertion is refused (saml.multiple_assertions)`, async () => {
         const login = await startLogin(CONNECTIONS.encrypted);
         const mallorys = (await responseFor(login, { nameId: MALLORY, attributes: { email: MALLORY }, encryption: undefined })).xml;
         const wrapped = applyXsw(mallorys, variant, (target) => setNameId(target, ALICE));
@@ -359,7 +359,7 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
         expect(wrappedAssertion).toContain(`>${ALICE}</saml:NameID>`);
         const encrypted = await encryptAssertionXml(wrappedAssertion, { certificatePem: SP_ENCRYPTION.certificatePem });
         const { xml } = buildResponseXml({ issuer: IDP.entityId, acsUrl: login.acsUrl, audience: login.spEntityId, inResponseTo: login.requestId, nameId: null }, [encrypted]);
-        await refusedThenLegitimate(login, encodeXml(xml), 'saml.invalid_signature');
+        await refusedThenLegitimate(login, encodeXml(xml), 'saml.multiple_assertions');
       });
     }
 
@@ -479,17 +479,18 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, hmac.base64, 'saml.signature_algorithm_forbidden');
     });
 
-    it('an encrypted but unsigned assertion is refused: encryption is not authentication (saml.invalid_signature)', async () => {
-      // Anyone can encrypt for the SP: its encryption certificate is in its public metadata.
+    it('an encrypted but unsigned assertion is refused: encryption is not authentication (saml.assertion_unsigned)', async () => {
+      // Anyone can encrypt for the SP: its encryption certificate is in its public metadata. The
+      // SP decrypts first and sees the missing signature.
       const login = await startLogin(CONNECTIONS.encrypted);
-      await refusedThenLegitimate(login, (await responseFor(login, { nameId: MALLORY, sign: 'none' })).base64, 'saml.invalid_signature');
+      await refusedThenLegitimate(login, (await responseFor(login, { nameId: MALLORY, sign: 'none' })).base64, 'saml.assertion_unsigned');
     });
 
-    it('an encrypted assertion signed by the attacker is refused (saml.invalid_signature)', async () => {
-      // The attacker's KeyInfo is inside the ciphertext, out of preflight's sight: node-saml's
-      // verification against the pinned certificate is what refuses it.
+    it('an encrypted assertion signed by the attacker is refused (saml.certificate_untrusted)', async () => {
+      // The attacker's KeyInfo is inside the ciphertext: the SP decrypts first and names the
+      // foreign certificate (node-saml's verification against the pinned one would refuse it too).
       const login = await startLogin(CONNECTIONS.encrypted);
-      await refusedThenLegitimate(login, (await responseFor(login, { nameId: MALLORY, signing: { key: ATTACKER_KEY } })).base64, 'saml.invalid_signature');
+      await refusedThenLegitimate(login, (await responseFor(login, { nameId: MALLORY, signing: { key: ATTACKER_KEY } })).base64, 'saml.certificate_untrusted');
     });
 
     it('RSA-SHA1 inside an encrypted assertion is refused without allowSha1 (saml.signature_algorithm_forbidden)', async () => {
@@ -636,11 +637,11 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await expectLegitimateLoginStillWorks(fresh);
     });
 
-    it('SubjectConfirmationData answering another request than the Response is refused (saml.in_response_to_unknown)', async () => {
+    it('SubjectConfirmationData answering another request than the Response is refused (saml.in_response_to_mismatch)', async () => {
       // node-saml compares the two first ("InResponseTo does not match subjectInResponseTo"), so its
       // mapping wins over assertion-checks' saml.in_response_to_mismatch.
       const login = await startLogin(CONNECTIONS.assertion);
-      await refusedThenLegitimate(login, (await responseFor(login, { subjectInResponseTo: `_${'1'.repeat(40)}` })).base64, 'saml.in_response_to_unknown');
+      await refusedThenLegitimate(login, (await responseFor(login, { subjectInResponseTo: `_${'1'.repeat(40)}` })).base64, 'saml.in_response_to_mismatch');
     });
 
     it('an assertion ID the IdP already used is refused by the replay cache (saml.replay)', async () => {
@@ -672,12 +673,9 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, (await responseFor(login, { audience: `${EVIL}/metadata` })).base64, 'saml.audience_mismatch');
     });
 
-    it('no AudienceRestriction is refused (saml.audience_mismatch)', async () => {
-      // node-saml checks first ("SAML assertion has no AudienceRestriction"), and rejection.ts maps
-      // any message about the audience to saml.audience_mismatch: assertion-checks'
-      // saml.audience_missing is never reached.
+    it('no AudienceRestriction is refused (saml.audience_missing)', async () => {
       const login = await startLogin(CONNECTIONS.assertion);
-      await refusedThenLegitimate(login, (await responseFor(login, { audience: null })).base64, 'saml.audience_mismatch');
+      await refusedThenLegitimate(login, (await responseFor(login, { audience: null })).base64, 'saml.audience_missing');
     });
 
     it('an audience extending our entity ID as a prefix is refused (saml.audience_mismatch)', async () => {
@@ -738,12 +736,9 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, (await responseFor(login, { times: { issueInstant: 600 } })).base64, 'saml.not_yet_valid');
     });
 
-    it('SubjectConfirmationData expired while the Conditions hold is refused (saml.invalid_response, node-saml first)', async () => {
-      // node-saml drops the expired confirmation and throws "No valid subject confirmation found
-      // among those available in the SAML assertion", which rejection.ts's /SubjectConfirmation/
-      // does not match (the words are apart): the generic code, not saml.subject_confirmation_expired.
+    it('SubjectConfirmationData expired while the Conditions hold is refused (saml.subject_confirmation_expired)', async () => {
       const login = await startLogin(CONNECTIONS.assertion);
-      await refusedThenLegitimate(login, (await responseFor(login, { times: { subjectNotOnOrAfter: -120 } })).base64, 'saml.invalid_response');
+      await refusedThenLegitimate(login, (await responseFor(login, { times: { subjectNotOnOrAfter: -120 } })).base64, 'saml.subject_confirmation_expired');
     });
 
     it('a bearer SubjectConfirmationData with NotBefore is refused (saml.subject_confirmation_invalid)', async () => {
@@ -768,10 +763,9 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, (await responseFor(login, { times: { issueInstant: -390, notBefore: -390 } })).base64, 'saml.assertion_too_old');
     });
 
-    it('an hour-old assertion whose IdP claims it is still valid is refused (saml.invalid_response, node-saml first)', async () => {
-      // node-saml's age limit drops the subject confirmation first (same message as above).
+    it('an hour-old assertion whose IdP claims it is still valid is refused (saml.assertion_too_old)', async () => {
       const login = await startLogin(CONNECTIONS.assertion);
-      await refusedThenLegitimate(login, (await responseFor(login, { times: { issueInstant: -3600, notBefore: -3600 } })).base64, 'saml.invalid_response');
+      await refusedThenLegitimate(login, (await responseFor(login, { times: { issueInstant: -3600, notBefore: -3600 } })).base64, 'saml.assertion_too_old');
     });
 
     it('no NameID is refused (saml.nameid_missing)', async () => {
@@ -803,13 +797,10 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, failed.base64, 'saml.idp_status_error', {});
     });
 
-    it('an assertion encrypted for the attacker key is refused (saml.invalid_response, node-saml first)', async () => {
-      // node-saml passes on OpenSSL's "error:02000079:rsa routines::oaep decoding error", which no
-      // pattern of rejection.ts matches (/decrypt|encrypt/ does not): the generic code, not the
-      // saml.decryption_failed that docs/saml-security.md names.
+    it('an assertion encrypted for the attacker key is refused (saml.decryption_failed)', async () => {
       const login = await startLogin(CONNECTIONS.encrypted);
       const wrongKey = await responseFor(login, { encryption: { certificatePem: ATTACKER_KEY.certificatePem } });
-      await refusedThenLegitimate(login, wrongKey.base64, 'saml.invalid_response');
+      await refusedThenLegitimate(login, wrongKey.base64, 'saml.decryption_failed');
     });
 
     it('AES-CBC data encryption is refused (saml.encryption_algorithm_forbidden)', async () => {

@@ -1,0 +1,31 @@
+import { decrypt } from 'xml-encryption';
+import { SamlRejection } from './rejection.ts';
+import { NS, parseXml } from './xml.ts';
+
+/**
+ * Decrypt an EncryptedAssertion with the connection's key (algorithms were checked against the
+ * allow-list already), so the assertion's own signature algorithms, comments and conditions can be
+ * checked before node-saml decrypts it again to verify the signature.
+ */
+export async function decryptAssertion(encryptedAssertion: Element, privateKey: string): Promise<Element> {
+  const encryptedData = Array.from(encryptedAssertion.getElementsByTagNameNS(NS.xenc, 'EncryptedData'))[0];
+  if (!encryptedData) throw new SamlRejection('saml.malformed', 'the EncryptedAssertion has no EncryptedData');
+  const xml = await new Promise<string>((resolve, reject) => {
+    decrypt(encryptedAssertion.toString(), { key: privateKey, disallowDecryptionWithInsecureAlgorithm: true, warnInsecureAlgorithm: false }, (error, result) =>
+      error ? reject(new SamlRejection('saml.decryption_failed', `the assertion could not be decrypted: ${error.message}`)) : resolve(result),
+    );
+  });
+  if (/<!DOCTYPE|<!ENTITY|<!ATTLIST|<!ELEMENT/i.test(xml)) throw new SamlRejection('saml.doctype_forbidden', 'the decrypted assertion contains a DOCTYPE');
+  let doc: Document;
+  try {
+    doc = parseXml(xml);
+  } catch (error) {
+    throw new SamlRejection('saml.malformed', `the decrypted assertion is not XML: ${(error as Error).message}`);
+  }
+  const assertion = doc.documentElement;
+  if (!assertion || assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw new SamlRejection('saml.malformed', 'the decrypted content is not one saml:Assertion');
+  // Signature wrapping hidden inside the ciphertext needs a second assertion there too.
+  const count = doc.getElementsByTagNameNS(NS.saml, 'Assertion').length;
+  if (count !== 1) throw new SamlRejection('saml.multiple_assertions', `the encrypted assertion holds ${count} assertions`);
+  return assertion;
+}
