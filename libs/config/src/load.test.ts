@@ -104,7 +104,7 @@ describe('loadConfigFile', () => {
 
 describe('parseConfig field errors', () => {
   it('accepts the demo configuration as parsed from the file', () => {
-    expect(parse(demoRaw()).clients).toHaveLength(2);
+    expect(parse(demoRaw()).clients).toHaveLength(3);
   });
 
   it('names clients.N.redirectUris when a client has none', () => {
@@ -136,20 +136,20 @@ describe('parseConfig field errors', () => {
     expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.1\.allowedTenants\.1: unknown tenant 'nope'/);
   });
 
-  it('names a confidential client without a secret, and a public client with one', () => {
+  it('names a backend client without a secret, and a public client with one', () => {
     const noSecret = demoRaw();
-    delete at(noSecret.clients, 1)['clientSecret'];
-    expect(configErrorOf(() => parse(noSecret)).message).toMatch(/- clients\.1\.clientSecret: a confidential client needs a clientSecret/);
+    delete at(noSecret.clients, 2)['clientSecret'];
+    expect(configErrorOf(() => parse(noSecret)).message).toMatch(/- clients\.2\.clientSecret: client_secret_basic needs a clientSecret/);
 
     const publicWithSecret = demoRaw();
     at(publicWithSecret.clients, 0)['clientSecret'] = 'should-not-be-here';
-    expect(configErrorOf(() => parse(publicWithSecret)).message).toMatch(/- clients\.0\.clientSecret: a public client must not have a clientSecret/);
+    expect(configErrorOf(() => parse(publicWithSecret)).message).toMatch(/- clients\.0\.clientSecret: a native client is public and must not have a clientSecret/);
   });
 
   it('names a duplicate clientId', () => {
     const raw = demoRaw();
     raw.clients.push({ ...at(raw.clients, 0) });
-    expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.2\.clientId: duplicate clientId 'demo-native'/);
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.3\.clientId: duplicate clientId 'demo-native'/);
   });
 
   it('names malformed ids, issuers and connections', () => {
@@ -163,6 +163,49 @@ describe('parseConfig field errors', () => {
     expect(message).toMatch(/- tenants\.0\.connections\.0\.idp: give entityId, ssoUrl and certificates, or a metadataFile/);
   });
 
+  it('takes IdP metadata from a file, a URL or inline XML, one source at a time', () => {
+    const metadataXml = '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:idp"/>';
+    const inline = demoRaw();
+    at(at(inline.tenants, 0).connections, 0).idp = { metadataXml };
+    expect(at(at(parse(inline).tenants, 0).connections, 0).idp).toEqual({ certificates: [], metadataXml });
+
+    const url = demoRaw();
+    at(at(url.tenants, 0).connections, 0).idp = { metadataUrl: 'https://login.example.test/federationmetadata.xml?appid=1' };
+    const fromUrl = at(at(parse(url).tenants, 0).connections, 0).idp;
+    expect(fromUrl).toEqual({ certificates: [], metadataUrl: 'https://login.example.test/federationmetadata.xml?appid=1', metadataXml: undefined });
+    expect(parse(url).saml).toEqual({ allowPrivateMetadataUrls: false });
+
+    const two = demoRaw();
+    at(at(two.tenants, 0).connections, 0).idp = { metadataXml, metadataUrl: 'https://login.example.test/metadata' };
+    expect(configErrorOf(() => parse(two)).message).toMatch(/- tenants\.0\.connections\.0\.idp\.metadataXml: give only one of metadataFile, metadataUrl and metadataXml/);
+  });
+
+  it('wants an https metadataUrl without credentials unless saml.allowPrivateMetadataUrls is on', () => {
+    const raw = demoRaw();
+    at(at(raw.tenants, 0).connections, 0).idp = { metadataUrl: 'http://localhost:3001/metadata' };
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- tenants\.0\.connections\.0\.idp\.metadataUrl: must be an https URL \(http only with saml\.allowPrivateMetadataUrls/);
+    raw['saml'] = { allowPrivateMetadataUrls: true };
+    expect(at(at(parse(raw).tenants, 0).connections, 0).idp.metadataUrl).toBe('http://localhost:3001/metadata');
+
+    const ftp = demoRaw();
+    at(at(ftp.tenants, 0).connections, 0).idp = { metadataUrl: 'ftp://idp.example.test/metadata' };
+    expect(configErrorOf(() => parse(ftp)).message).toMatch(/- tenants\.0\.connections\.0\.idp\.metadataUrl: must be an absolute http\(s\) URL/);
+    const credentials = demoRaw();
+    at(at(credentials.tenants, 0).connections, 0).idp = { metadataUrl: 'https://user:pass@idp.example.test/metadata' };
+    expect(configErrorOf(() => parse(credentials)).message).toMatch(/idp\.metadataUrl: must not carry a user name or password/);
+  });
+
+  it('resolves admin.apiToken like any secret and leaves it undefined when absent', () => {
+    expect(parse(demoRaw()).admin).toEqual({ apiToken: undefined });
+    const raw = demoRaw();
+    raw['admin'] = { apiToken: { env: 'BROKER_TEST_ADMIN_TOKEN' } };
+    expect(parse(raw, { BROKER_TEST_ADMIN_TOKEN: 'admin-token-value' }).admin).toEqual({ apiToken: 'admin-token-value' });
+    const missing = configErrorOf(() => parse(raw));
+    expect(missing.message).toBe('admin.apiToken: environment variable BROKER_TEST_ADMIN_TOKEN is not set');
+    raw['admin'] = { apiToken: '' };
+    expect(configErrorOf(() => parse(raw)).message).toMatch(/- admin\.apiToken: /);
+  });
+
   it('refuses unknown fields instead of ignoring a typo', () => {
     const raw = demoRaw();
     at(raw.clients, 0)['redirectUri'] = ['http://127.0.0.1/callback'];
@@ -171,21 +214,21 @@ describe('parseConfig field errors', () => {
 
   it('reads { env: NAME } secrets and names the field when the variable is missing', () => {
     const raw = demoRaw();
-    at(raw.clients, 1)['clientSecret'] = { env: 'BROKER_TEST_CLIENT_SECRET' };
+    at(raw.clients, 2)['clientSecret'] = { env: 'BROKER_TEST_CLIENT_SECRET' };
     raw.secrets = { cookieKeys: [{ env: 'BROKER_TEST_COOKIE_KEY' }] };
 
     const resolved = parse(raw, { BROKER_TEST_CLIENT_SECRET: 's3cret', BROKER_TEST_COOKIE_KEY: 'cookie' });
-    expect(resolved.clients[1]?.clientSecret).toBe('s3cret');
+    expect(resolved.clients[2]?.clientSecret).toBe('s3cret');
     expect(resolved.secrets.cookieKeys).toEqual(['cookie']);
 
     const missingSecret = configErrorOf(() => parse(raw, { BROKER_TEST_COOKIE_KEY: 'cookie' }));
-    expect(missingSecret.message).toBe('clients.1.clientSecret: environment variable BROKER_TEST_CLIENT_SECRET is not set');
+    expect(missingSecret.message).toBe('clients.2.clientSecret: environment variable BROKER_TEST_CLIENT_SECRET is not set');
 
     const missingCookieKey = configErrorOf(() => parse(raw, { BROKER_TEST_CLIENT_SECRET: 's3cret' }));
     expect(missingCookieKey.message).toBe('secrets.cookieKeys.0: environment variable BROKER_TEST_COOKIE_KEY is not set');
 
     // An empty variable is as good as none.
-    expect(configErrorOf(() => parse(raw, { BROKER_TEST_CLIENT_SECRET: '', BROKER_TEST_COOKIE_KEY: 'cookie' })).message).toMatch(/^clients\.1\.clientSecret: /);
+    expect(configErrorOf(() => parse(raw, { BROKER_TEST_CLIENT_SECRET: '', BROKER_TEST_COOKIE_KEY: 'cookie' })).message).toMatch(/^clients\.2\.clientSecret: /);
   });
 
   it('names an unreadable certificate file, metadata file and secret file', () => {

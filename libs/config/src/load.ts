@@ -8,7 +8,6 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** A connection whose certificates and metadata file have been read from disk. */
 /** A key pair read from configuration: PEM private key and certificate. */
 export interface KeyPair {
   privateKey: string;
@@ -22,8 +21,13 @@ export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp' | 'sp'>
     ssoUrl?: string | undefined;
     /** PEM certificates given in the configuration (metadata may add more). */
     certificates: string[];
-    /** The IdP metadata XML, when a metadataFile was given. */
+    /**
+     * The IdP metadata XML: read from idp.metadataFile, given inline as idp.metadataXml, or (for
+     * idp.metadataUrl) filled in at start by the server after fetching it.
+     */
     metadataXml?: string | undefined;
+    /** Where the metadata is fetched from at start (idp.metadataUrl), when configured so. */
+    metadataUrl?: string | undefined;
   };
 }
 export interface ResolvedTenant extends Omit<TenantConfig, 'connections'> {
@@ -33,7 +37,11 @@ export interface ResolvedClient extends Omit<ClientConfig, 'clientSecret'> {
   clientSecret?: string | undefined;
 }
 /** The configuration with every secret and file reference read. */
-export interface ResolvedConfig extends Omit<BrokerConfig, 'secrets' | 'tenants' | 'clients'> {
+export interface ResolvedConfig extends Omit<BrokerConfig, 'secrets' | 'tenants' | 'clients' | 'admin'> {
+  admin: {
+    /** Bearer token of the administration API; undefined: the API is off. */
+    apiToken?: string | undefined;
+  };
   secrets: {
     cookieKeys?: string[] | undefined;
     /** JWKS JSON text with private keys. */
@@ -94,6 +102,7 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
 
   return {
     ...config,
+    admin: { apiToken: config.admin.apiToken && secret(config.admin.apiToken, 'admin.apiToken') },
     secrets: {
       cookieKeys: config.secrets.cookieKeys?.map((key, i) => secret(key, `secrets.cookieKeys.${i}`)),
       signingKeys: config.secrets.signingKeys && secret(config.secrets.signingKeys, 'secrets.signingKeys'),
@@ -102,7 +111,7 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
       ...tenant,
       connections: tenant.connections.map((connection, c) => {
         const field = `tenants.${t}.connections.${c}.idp`;
-        const { metadataFile, certificates, ...idp } = connection.idp;
+        const { metadataFile, metadataXml, certificates, ...idp } = connection.idp;
         const keyPair = (pair: { privateKey: SecretSource; certificate: string | { file: string } } | undefined, name: string): KeyPair | undefined =>
           pair && {
             privateKey: secret(pair.privateKey, `tenants.${t}.connections.${c}.sp.${name}.privateKey`),
@@ -114,7 +123,7 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
           idp: {
             ...idp,
             certificates: (certificates ?? []).map((cert, i) => (typeof cert === 'string' ? cert : readFile(cert.file, `${field}.certificates.${i}`))),
-            metadataXml: metadataFile === undefined ? undefined : readFile(metadataFile, `${field}.metadataFile`),
+            metadataXml: metadataFile === undefined ? metadataXml : readFile(metadataFile, `${field}.metadataFile`),
           },
         };
       }),

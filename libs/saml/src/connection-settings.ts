@@ -20,11 +20,14 @@ export function spUrls(issuer: string, connectionId: string): { entityId: string
  * trusted, so an IdP can rotate by publishing the next certificate ahead of time.
  */
 export function resolveIdpSettings(connection: ResolvedConnection): IdpSettings {
+  if (connection.idp.metadataUrl !== undefined && connection.idp.metadataXml === undefined) {
+    throw new Error(`connection ${connection.id}: the IdP metadata from idp.metadataUrl has not been fetched (the server fetches it at start)`);
+  }
   const metadata = connection.idp.metadataXml === undefined ? undefined : parseIdpMetadata(connection.idp.metadataXml);
   const entityId = connection.idp.entityId ?? metadata?.entityId;
   const ssoUrl = connection.idp.ssoUrl ?? metadata?.ssoRedirectUrl ?? metadata?.ssoPostUrl;
   const certificates = [...new Set([...connection.idp.certificates, ...(metadata?.certificates ?? [])])];
-  if (!entityId) throw new Error(`connection ${connection.id}: no IdP entity ID (set idp.entityId or idp.metadataFile)`);
+  if (!entityId) throw new Error(`connection ${connection.id}: no IdP entity ID (set idp.entityId, or give metadata: idp.metadataFile, idp.metadataUrl or idp.metadataXml)`);
   if (!ssoUrl) throw new Error(`connection ${connection.id}: no IdP SSO URL (set idp.ssoUrl or give metadata with a SingleSignOnService)`);
   if (certificates.length === 0) throw new Error(`connection ${connection.id}: no IdP signing certificate`);
   return { entityId, ssoUrl, certificates };

@@ -1,3 +1,4 @@
+import { XMLSerializer } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
 import { SamlRejection } from './rejection.ts';
 import { NS, parseXml } from './xml.ts';
@@ -11,7 +12,7 @@ export async function decryptAssertion(encryptedAssertion: Element, privateKey: 
   const encryptedData = Array.from(encryptedAssertion.getElementsByTagNameNS(NS.xenc, 'EncryptedData'))[0];
   if (!encryptedData) throw new SamlRejection('saml.malformed', 'the EncryptedAssertion has no EncryptedData');
   const xml = await new Promise<string>((resolve, reject) => {
-    decrypt(encryptedAssertion.toString(), { key: privateKey, disallowDecryptionWithInsecureAlgorithm: true, warnInsecureAlgorithm: false }, (error, result) =>
+    decrypt(new XMLSerializer().serializeToString(encryptedAssertion), { key: privateKey, disallowDecryptionWithInsecureAlgorithm: true, warnInsecureAlgorithm: false }, (error, result) =>
       error ? reject(new SamlRejection('saml.decryption_failed', `the assertion could not be decrypted: ${error.message}`)) : resolve(result),
     );
   });

@@ -36,6 +36,22 @@ describe('memory store specifics', () => {
     await store.close(); // idempotent
   });
 
+  it('expires a capped list by the injected clock and returns copies of its entries', async () => {
+    let now = 1_000_000;
+    const store = createMemoryStore({ now: () => now });
+    await store.pushCapped('l', 'a', 2, 10);
+    const entries = await store.listRange('l', 2);
+    entries.push('intruder');
+    expect(await store.listRange('l', 5)).toEqual(['a']);
+    now += 9_000;
+    await store.pushCapped('l', 'b', 2, 10); // renews: 10 s from now again
+    now += 9_000;
+    expect(await store.listRange('l', 5)).toEqual(['b', 'a']);
+    now += 1_000;
+    expect(await store.listRange('l', 5)).toEqual([]);
+    await store.close();
+  });
+
   it('returns copies of set members', async () => {
     const store = createMemoryStore();
     await store.addToSet('s', 'a', 30);

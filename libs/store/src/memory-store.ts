@@ -1,10 +1,10 @@
 import type { ConsumeResult, Store, WriteOptions } from './store.ts';
-import { WRONGTYPE_MESSAGE, assertConsumedAt, assertTtlSeconds, ttlOf } from './validation.ts';
+import { WRONGTYPE_MESSAGE, assertConsumedAt, assertCount, assertTtlSeconds, ttlOf } from './validation.ts';
 
 /**
  * The in-memory twin of the Redis store, used in all-in-one mode and in tests. It follows the
  * Redis semantics of every `Store` method (see store.ts), including WRONGTYPE errors when a
- * string command meets a set and vice versa. Single process only: nothing is shared or persisted.
+ * string, set or list command meets a value of another type. Single process only: nothing is shared or persisted.
  */
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can move time. Default `Date.now`. */
@@ -16,7 +16,9 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 type Entry =
   | { kind: 'string'; value: string; expiresAt: number | null }
-  | { kind: 'set'; members: Set<string>; expiresAt: number | null };
+  | { kind: 'set'; members: Set<string>; expiresAt: number | null }
+  /** Newest first, as a Redis list filled with LPUSH. */
+  | { kind: 'list'; items: string[]; expiresAt: number | null };
 
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const now = options.now ?? Date.now;
@@ -119,6 +121,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if (entry === undefined) return [];
         if (entry.kind !== 'set') throw new Error(WRONGTYPE_MESSAGE);
         return [...entry.members]; // a copy: callers must not reach into the store
+      }),
+
+    pushCapped: (key, value, cap, ttlSeconds) =>
+      promised(() => {
+        assertCount('cap', cap);
+        assertTtlSeconds(ttlSeconds);
+        const entry = live(key);
+        if (entry !== undefined && entry.kind !== 'list') throw new Error(WRONGTYPE_MESSAGE);
+        const items = [value, ...(entry?.items ?? [])].slice(0, cap);
+        // LPUSH + LTRIM + EXPIRE: the TTL is renewed by every push.
+        entries.set(key, { kind: 'list', items, expiresAt: expiresAt(ttlSeconds) });
+      }),
+
+    listRange: (key, count) =>
+      promised(() => {
+        assertCount('count', count);
+        const entry = live(key);
+        if (entry === undefined) return [];
+        if (entry.kind !== 'list') throw new Error(WRONGTYPE_MESSAGE);
+        return entry.items.slice(0, count); // a copy, newest first
       }),
 
     ttl: (key) =>

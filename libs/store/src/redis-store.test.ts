@@ -58,6 +58,17 @@ describe.skipIf(skipRedisTests(available, url))('redis store', () => {
     await expect(store.ping()).rejects.toThrow();
   });
 
+  it('keeps a capped list as a real Redis list (LPUSH order) with a TTL', async () => {
+    const store = createRedisStore({ redis: admin, keyPrefix: `${prefix}list:` });
+    await store.pushCapped('k', 'old', 2, 30);
+    await store.pushCapped('k', 'new', 2, 30);
+    await store.pushCapped('k', 'newest', 2, 30);
+    expect(await admin.type(`${prefix}list:k`)).toBe('list');
+    expect(await admin.lrange(`${prefix}list:k`, 0, -1)).toEqual(['newest', 'new']);
+    expect(await admin.ttl(`${prefix}list:k`)).toBeGreaterThan(0);
+    await store.close();
+  });
+
   it('requires exactly one of url and redis', () => {
     expect(() => createRedisStore({})).toThrow(TypeError);
     expect(() => createRedisStore({ url, redis: admin })).toThrow(TypeError);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ConsumeResult, Store, WriteOptions } from './store.ts';
-import { assertConsumedAt, assertTtlSeconds, ttlOf } from './validation.ts';
+import { assertConsumedAt, assertCount, assertTtlSeconds, ttlOf } from './validation.ts';
 
 /** Exactly one of `url` and `redis`. */
 export interface RedisStoreOptions {
@@ -62,6 +62,22 @@ if redis.call('PTTL', KEYS[1]) < ttl * 1000 then redis.call('EXPIRE', KEYS[1], t
 return 1
 `;
 
+/**
+ * pushCapped: LPUSH, LTRIM to the newest ARGV[2] entries, EXPIRE ARGV[3] seconds, atomically.
+ * A script rather than MULTI: in MULTI a failing LPUSH (WRONGTYPE) would not stop the EXPIRE
+ * after it from changing the other value's TTL; a script stops at the first error.
+ *   KEYS[1]  the (prefixed) list key
+ *   ARGV[1]  the value
+ *   ARGV[2]  the cap (a positive integer)
+ *   ARGV[3]  the TTL in seconds (a positive integer)
+ */
+const PUSH_CAPPED_LUA = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
 const CONSUME_RESULTS: Record<number, ConsumeResult> = { 0: 'missing', 1: 'consumed', 2: 'already-consumed' };
 
 export function createRedisStore(options: RedisStoreOptions): Store {
@@ -108,6 +124,17 @@ export function createRedisStore(options: RedisStoreOptions): Store {
 
     members: (key) => redis.smembers(k(key)),
 
+    async pushCapped(key, value, cap, ttlSeconds) {
+      assertCount('cap', cap);
+      assertTtlSeconds(ttlSeconds);
+      await runScript(redis, pushCappedScript, [k(key)], [value, String(cap), String(ttlSeconds)]);
+    },
+
+    async listRange(key, count) {
+      assertCount('count', count);
+      return redis.lrange(k(key), 0, count - 1);
+    },
+
     ttl: (key) => redis.ttl(k(key)),
 
     async ping() {
@@ -143,6 +170,7 @@ interface Script {
 const script = (lua: string): Script => ({ lua, sha1: createHash('sha1').update(lua).digest('hex') });
 const consumeJsonScript = script(CONSUME_JSON_LUA);
 const addToSetScript = script(ADD_TO_SET_LUA);
+const pushCappedScript = script(PUSH_CAPPED_LUA);
 
 /** EVALSHA, falling back to EVAL (which also caches the script) when the server lacks it. */
 async function runScript(redis: Redis, s: Script, keys: string[], args: string[]): Promise<unknown> {

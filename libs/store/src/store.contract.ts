@@ -10,7 +10,7 @@ import type { Store } from './store.ts';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
-/** Bad TTLs: Redis EX rejects each of them, so every implementation must too. */
+/** Bad TTLs (Redis EX rejects each of them, so every implementation must too), and bad list caps and counts. */
 const INVALID_TTLS = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY];
 
 export function describeStoreContract(name: string, makeStore: MakeStore): void {
@@ -50,12 +50,13 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
     });
 
     it('expires TTL values and sets while durable ones stay', async () => {
-      const [str, nx, set, json, durable] = ['str', 'nx', 'set', 'json', 'durable'].map(key) as [
-        string, string, string, string, string,
+      const [str, nx, set, json, durable, list] = ['str', 'nx', 'set', 'json', 'durable', 'list'].map(key) as [
+        string, string, string, string, string, string,
       ];
       await store.set(str, 'v', { ttlSeconds: 1 });
       expect(await store.setIfAbsent(nx, 'first', { ttlSeconds: 1 })).toBe(true);
       await store.addToSet(set, 'm', 1);
+      await store.pushCapped(list, 'entry', 5, 1);
       await store.set(json, '{"a":1}', { ttlSeconds: 1 });
       await store.set(durable, 'stays');
       expect(await store.get(str)).toBe('v');
@@ -65,6 +66,8 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect(await store.get(str)).toBeNull();
       expect(await store.ttl(str)).toBe(-2);
       expect(await store.members(set)).toEqual([]);
+      expect(await store.listRange(list, 5)).toEqual([]);
+      expect(await store.ttl(list)).toBe(-2);
       expect(await store.consumeJson(json, 1)).toBe('missing');
       expect(await store.take(str)).toBeNull();
       expect(await store.setIfAbsent(nx, 'second')).toBe(true); // expired counts as absent
@@ -190,6 +193,42 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect((await store.members(k)).sort()).toEqual(['a', 'b', 'c']);
     });
 
+    it('pushCapped keeps the newest `cap` entries; listRange reads them newest first', async () => {
+      const k = key('list');
+      expect(await store.listRange(k, 10)).toEqual([]);
+      for (const value of ['1', '2', '3', '4', '5']) await store.pushCapped(k, value, 3, 60);
+      expect(await store.listRange(k, 10)).toEqual(['5', '4', '3']);
+      expect(await store.listRange(k, 2)).toEqual(['5', '4']);
+      expect(await store.listRange(k, 1)).toEqual(['5']);
+      await store.pushCapped(k, '{"ü":"✓"}', 3, 60); // values round-trip as given
+      expect(await store.listRange(k, 3)).toEqual(['{"ü":"✓"}', '5', '4']);
+      await store.pushCapped(k, '5', 3, 60); // duplicates are separate entries (a list, not a set)
+      expect(await store.listRange(k, 3)).toEqual(['5', '{"ü":"✓"}', '5']);
+    });
+
+    it('pushCapped sets the TTL and every push renews it, longer or shorter', async () => {
+      const k = key('list-ttl');
+      await store.pushCapped(k, 'a', 10, 100);
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(99);
+      expect(await store.ttl(k)).toBeLessThanOrEqual(100);
+      await store.pushCapped(k, 'b', 10, 20);
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(19);
+      expect(await store.ttl(k)).toBeLessThanOrEqual(20);
+      await store.pushCapped(k, 'c', 10, 500);
+      expect(await store.ttl(k)).toBeGreaterThanOrEqual(499);
+      expect(await store.listRange(k, 10)).toEqual(['c', 'b', 'a']);
+    });
+
+    it('keeps exactly `cap` entries under 20 concurrent pushCapped calls', async () => {
+      const k = key('list-race');
+      const values = Array.from({ length: 20 }, (_, i) => `v${i}`);
+      await Promise.all(values.map((value) => store.pushCapped(k, value, 8, 60)));
+      const kept = await store.listRange(k, 50);
+      expect(kept).toHaveLength(8);
+      expect(new Set(kept).size).toBe(8);
+      for (const value of kept) expect(values).toContain(value);
+    });
+
     it('rejects string commands on a set and set commands on a string (WRONGTYPE)', async () => {
       const set = key('wt-set');
       const str = key('wt-str');
@@ -203,12 +242,51 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect(await store.get(str)).toBe('v');
     });
 
+    it('rejects list commands on other types and other commands on a list (WRONGTYPE), changing nothing', async () => {
+      const list = key('wt-list');
+      const str = key('wt-list-str');
+      const set = key('wt-list-set');
+      await store.pushCapped(list, 'entry', 5, 30);
+      await store.set(str, 'v'); // durable: a failed push must not give it a TTL
+      await store.addToSet(set, 'm', 30);
+      await expect(store.get(list)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.take(list)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.members(list)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.addToSet(list, 'm', 30)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.consumeJson(list, 1)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.pushCapped(str, 'x', 5, 30)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.pushCapped(set, 'x', 5, 30)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.listRange(str, 5)).rejects.toThrow(/WRONGTYPE/);
+      await expect(store.listRange(set, 5)).rejects.toThrow(/WRONGTYPE/);
+      expect(await store.listRange(list, 5)).toEqual(['entry']);
+      expect(await store.get(str)).toBe('v');
+      expect(await store.ttl(str)).toBe(-1);
+      expect(await store.members(set)).toEqual(['m']);
+      // A plain set replaces a list (as Redis SET does), and delete counts it.
+      await store.set(list, 'now a string');
+      expect(await store.get(list)).toBe('now a string');
+      const other = key('wt-list-delete');
+      await store.pushCapped(other, 'entry', 5, 30);
+      expect(await store.delete(other)).toBe(1);
+      expect(await store.listRange(other, 5)).toEqual([]);
+    });
+
     it('rejects TTLs that are not positive integers, writing nothing', async () => {
       const k = key('bad-ttl');
       for (const ttlSeconds of INVALID_TTLS) {
         await expect(store.set(k, 'v', { ttlSeconds })).rejects.toThrow(TypeError);
         await expect(store.setIfAbsent(k, 'v', { ttlSeconds })).rejects.toThrow(TypeError);
         await expect(store.addToSet(k, 'm', ttlSeconds)).rejects.toThrow(TypeError);
+        await expect(store.pushCapped(k, 'v', 5, ttlSeconds)).rejects.toThrow(TypeError);
+      }
+      expect(await store.ttl(k)).toBe(-2);
+    });
+
+    it('rejects list caps and counts that are not positive integers, writing nothing', async () => {
+      const k = key('bad-count');
+      for (const bad of INVALID_TTLS) {
+        await expect(store.pushCapped(k, 'v', bad, 30)).rejects.toThrow(TypeError);
+        await expect(store.listRange(k, bad)).rejects.toThrow(TypeError);
       }
       expect(await store.ttl(k)).toBe(-2);
     });

@@ -5,7 +5,7 @@
  * (`store.contract.ts`).
  *
  * Keys passed in are logical keys built by `keys.ts`; an implementation may add its own prefix.
- * Values are strings (JSON is the callers' business) except sets.
+ * Values are strings (JSON is the callers' business) except sets and capped lists.
  */
 export interface Store {
   /** The value, or null when absent or expired. */
@@ -34,6 +34,15 @@ export interface Store {
   addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
   /** The members of a set (empty when absent). */
   members(key: string): Promise<string[]>;
+  /**
+   * Put `value` at the head of the list at `key`, keep only its `cap` newest entries and make it
+   * expire `ttlSeconds` from now (LPUSH + LTRIM + EXPIRE, in one atomic step). Every push renews
+   * the TTL. `cap` and `ttlSeconds` are positive integers. Rejects (WRONGTYPE) when `key` holds
+   * a value of another type, changing nothing.
+   */
+  pushCapped(key: string, value: string, cap: number, ttlSeconds: number): Promise<void>;
+  /** Up to `count` (a positive integer) entries of a list, newest first (empty when absent). */
+  listRange(key: string, count: number): Promise<string[]>;
   /** Remaining time to live in seconds: -1 when durable, -2 when absent (as Redis TTL). */
   ttl(key: string): Promise<number>;
   /** Resolves when the store answers; rejects otherwise. Used by readiness probes. */

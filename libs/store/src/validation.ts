@@ -10,6 +10,13 @@ export function assertTtlSeconds(ttlSeconds: number): void {
   }
 }
 
+/** A list cap or range count must be a positive integer (LRANGE 0 -1 would mean "everything"). */
+export function assertCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
 /** The TTL in `options`, validated; undefined for a durable write. */
 export function ttlOf(options: { ttlSeconds?: number } | undefined): number | undefined {
   const ttlSeconds = options?.ttlSeconds;
