@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
 import { badRequest, BrokerError, notFound } from '@broker/http';
 import type { Directory, LoginHandoff, UserRepository } from '@broker/identity';
@@ -34,8 +34,7 @@ const REJECTED = 'Your sign-in could not be completed. Please start again from t
 export function createAuthnRouter(deps: AuthnServiceDeps): Router {
   const { directory, handoff, serviceProvider, logger } = deps;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: deps.maxBodyBytes ?? 256 * 1024, parameterLimit: 10 });
-
+  const parseForm = express.urlencoded({ extended: false, limit: deps.maxBodyBytes ?? 256 * 1024, parameterLimit: 10 });
   /**
    * Keep a rejection (or a warning) in the connection's diagnostics. Failing to do so must not
    * change what the person gets, so a store error is only logged.
@@ -54,6 +53,18 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     await note(req, connectionIds, code, detail);
     return rejected(code, detail);
   };
+
+  /** The form parser, with an oversized POST reported (and recorded) as what it is at the ACS. */
+  const form: RequestHandler = (req, res, next) =>
+    parseForm(req, res, (error?: unknown) => {
+      if ((error as { type?: string } | undefined)?.type !== 'entity.too.large') return next(error);
+      const limitBytes = deps.maxBodyBytes ?? 256 * 1024;
+      const known = directory.connection(String(req.params['connectionId']));
+      note(req, known ? [known.connection.id] : [], 'saml.response_too_large', { limitBytes }).then(
+        () => next(new BrokerError({ code: 'saml.response_too_large', status: 413, publicMessage: REJECTED, detail: { limitBytes } })),
+        next,
+      );
+    });
 
   const connectionFrom = (req: Request): { tenant: ResolvedTenant; connection: ResolvedConnection } => {
     const found = directory.connection(String(req.params['connectionId']));

@@ -541,18 +541,18 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, deep, 'saml.too_deep');
     });
 
-    it('deep nesting (100,000 elements) is refused by the HTTP body cap before any XML is read (413 http.bad_request)', async () => {
+    it('deep nesting (100,000 elements) is refused by the HTTP body cap before any XML is read (413 saml.response_too_large)', async () => {
       const login = await startLogin(CONNECTIONS.assertion);
       const deeper = encodeXml(withNestedElements((await responseFor(login)).xml, 100_000));
-      await refusedThenLegitimate(login, deeper, 'http.bad_request', { status: 413 });
+      await refusedThenLegitimate(login, deeper, 'saml.response_too_large', { status: 413 });
     });
 
-    it('an oversized body (a 300 KB attribute, signed by the IdP) is refused by the body cap (413 http.bad_request)', async () => {
+    it('an oversized body (a 300 KB attribute, signed by the IdP) is refused by the body cap (413 saml.response_too_large)', async () => {
       // With the default maxResponseBytes (256 KB of base64) the 256 KB form limit always trips
       // first: saml.response_too_large is only reachable with a smaller maxResponseBytes (next case).
       const login = await startLogin(CONNECTIONS.assertion);
       const big = await responseFor(login, { attributes: { email: ALICE, padding: 'A'.repeat(300 * 1024) } });
-      await refusedThenLegitimate(login, big.base64, 'http.bad_request', { status: 413 });
+      await refusedThenLegitimate(login, big.base64, 'saml.response_too_large', { status: 413 });
     });
 
     it('a response larger than the connection maxResponseBytes is refused (saml.response_too_large)', async () => {
