@@ -2,14 +2,25 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
 import { badRequest, BrokerError, notFound } from '@broker/http';
-import type { Directory, LoginHandoff, UserRepository } from '@broker/identity';
-import { CATEGORY_TITLES, certificateReport, explainSamlCode, SamlRejection, spUrls, type SamlDiagnostics, type SamlServiceProvider } from '@broker/saml';
+import { isOpaqueId, PENDING_LOGIN_COOKIE, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult, type UserRepository } from '@broker/identity';
+import {
+  CATEGORY_TITLES,
+  certificateReport,
+  explainSamlCode,
+  SamlRejection,
+  spUrls,
+  type SamlDiagnostics,
+  type SamlServiceProvider,
+  type ValidatedAssertion,
+  type ValidateOptions,
+} from '@broker/saml';
 import type { Logger } from '@broker/telemetry';
-import { mapAssertion } from './identity-mapping.ts';
+import { authenticationContext, mapAssertion } from './identity-mapping.ts';
 
 export interface AuthnServiceDeps {
   config: ResolvedConfig;
   directory: Directory;
+  clients: ClientRegistry;
   handoff: LoginHandoff;
   users: UserRepository;
   serviceProvider: SamlServiceProvider;
@@ -26,8 +37,10 @@ const REJECTED = 'Your sign-in could not be completed. Please start again from t
 /**
  * authn-service: the SAML service provider's routes under /saml/:connectionId.
  *   GET  /metadata  SP metadata for the connection
- *   GET  /login     starts an SP-initiated login for a portal interaction (?interaction=uid)
- *   POST /acs       the Assertion Consumer Service (HTTP-POST binding)
+ *   GET  /login     starts an SP-initiated login for a portal interaction (?interaction=uid) or
+ *                   a login link (?link=id)
+ *   POST /acs       the Assertion Consumer Service (HTTP-POST binding); IdP-initiated responses
+ *                   too, where the connection enables them
  *   GET  /diagnostics  the connection's set-up state and recent rejections, for administrators
  *                      (Bearer admin.apiToken; 404 when no token is configured)
  */
@@ -59,78 +72,125 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     parseForm(req, res, (error?: unknown) => {
       if ((error as { type?: string } | undefined)?.type !== 'entity.too.large') return next(error);
       const limitBytes = deps.maxBodyBytes ?? 256 * 1024;
-      const known = directory.connection(String(req.params['connectionId']));
-      note(req, known ? [known.connection.id] : [], 'saml.response_too_large', { limitBytes }).then(
+      directory
+        .connection(String(req.params['connectionId']))
+        .then((known) => note(req, known ? [known.connection.id] : [], 'saml.response_too_large', { limitBytes }))
+        .then(
         () => next(new BrokerError({ code: 'saml.response_too_large', status: 413, publicMessage: REJECTED, detail: { limitBytes } })),
         next,
       );
     });
 
-  const connectionFrom = (req: Request): { tenant: ResolvedTenant; connection: ResolvedConnection } => {
-    const found = directory.connection(String(req.params['connectionId']));
+  const connectionFrom = async (req: Request): Promise<{ tenant: ResolvedTenant; connection: ResolvedConnection }> => {
+    const found = await directory.connection(String(req.params['connectionId']));
     if (!found) throw notFound('saml.unknown_connection', 'This sign-in link is not valid.', { connectionId: req.params['connectionId'] });
     return found;
   };
 
-  router.get('/saml/:connectionId/metadata', (req, res) => {
-    const { connection } = connectionFrom(req);
+  router.get('/saml/:connectionId/metadata', async (req, res) => {
+    const { connection } = await connectionFrom(req);
     res.type('application/samlmetadata+xml').send(serviceProvider.metadata(connection));
   });
 
   router.get('/saml/:connectionId/login', async (req, res) => {
-    const { connection } = connectionFrom(req);
-    const uid = typeof req.query['interaction'] === 'string' ? req.query['interaction'] : '';
-    const request = uid ? await handoff.findRequest(uid) : undefined;
-    if (!request) throw badRequest('login.unknown_interaction', 'This sign-in has expired. Please start again from the application.', { uid });
+    const { connection } = await connectionFrom(req);
+    // An interaction of the portal (an app's authorization request) or a login link.
+    const kind = typeof req.query['interaction'] === 'string' ? 'interaction' : 'link';
+    const id = String(req.query[kind] ?? '');
+    const request = id ? await handoff.findRequest(kind, id) : undefined;
+    if (!request) throw badRequest('login.unknown_interaction', 'This sign-in has expired. Please start again from the application.', { kind, id });
     if (request.connectionId !== connection.id) {
       throw badRequest('login.connection_mismatch', 'This sign-in link is not valid.', { expected: request.connectionId, got: connection.id });
     }
     const requestId = serviceProvider.newRequestId();
-    const relayState = await handoff.createRelayState({ uid, connectionId: connection.id, requestId });
-    logger.info({ requestId: req.requestId, uid, connectionId: connection.id, authnRequestId: requestId }, 'sending AuthnRequest');
+    const relayState = await handoff.createRelayState({ ...request, requestId });
+    logger.info({ requestId: req.requestId, kind, id, connectionId: connection.id, authnRequestId: requestId }, 'sending AuthnRequest');
     await serviceProvider.sendToIdp(req, res, { connection, requestId, relayState });
   });
 
   router.post('/saml/:connectionId/acs', form, async (req: Request, res: Response) => {
-    const { tenant, connection } = connectionFrom(req);
+    const { tenant, connection } = await connectionFrom(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const relayState = typeof body['RelayState'] === 'string' ? body['RelayState'] : '';
-    if (!relayState) throw await refused(req, [connection.id], 'saml.relay_state_missing', { note: 'IdP-initiated SSO is not enabled for this connection' });
     // Peek, not take: a response that fails validation must not use up the legitimate login.
-    const relay = await handoff.peekRelayState(relayState);
-    if (!relay) throw await refused(req, [connection.id], 'saml.relay_state_unknown');
+    const relay = isOpaqueId(relayState) ? await handoff.peekRelayState(relayState) : undefined;
+    if (!relay) {
+      // No RelayState of ours: IdP-initiated SSO, when the connection allows it.
+      if (connection.idpInitiated.enabled) return idpInitiated(req, res, tenant, connection, relayState);
+      if (!relayState) throw await refused(req, [connection.id], 'saml.unsolicited', { note: 'IdP-initiated SSO is not enabled for this connection' });
+      throw await refused(req, [connection.id], 'saml.relay_state_unknown');
+    }
     if (relay.connectionId !== connection.id) {
       // Both connections' administrators see it: the login's (whose IdP posts to the wrong ACS) and this one's.
-      const involved = directory.connection(relay.connectionId) ? [connection.id, relay.connectionId] : [connection.id];
+      const involved = (await directory.connection(relay.connectionId)) ? [connection.id, relay.connectionId] : [connection.id];
       throw await refused(req, involved, 'saml.relay_state_mismatch', { expected: relay.connectionId, got: connection.id });
     }
+    const assertion = await validate(req, res, connection, { expectedRequestId: relay.requestId });
+    // Consume the RelayState atomically so two concurrent posts of one response cannot both log in
+    // (the request ID is already used up; this keeps the RelayState single use on its own terms).
+    if (!(await handoff.takeRelayState(relayState))) throw await refused(req, [connection.id], 'saml.relay_state_reused', { connectionId: connection.id });
+    const result = await signIn(req, tenant, connection, assertion, relay.clientId, relay.account);
+    if (relay.kind === 'interaction') {
+      const resultId = await handoff.saveResult({ ...result, uid: relay.id });
+      res.redirect(303, `${deps.config.issuer}/interaction/${encodeURIComponent(relay.id)}/complete?result=${encodeURIComponent(resultId)}`);
+      return;
+    }
+    await sendToApp(res, result);
+  });
 
-    let assertion;
+  /** node-saml plus every check of libs/saml; a rejection is recorded for the connection. */
+  const validate = async (req: Request, res: Response, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion> => {
     try {
-      assertion = await serviceProvider.validateResponse(req, res, connection, { expectedRequestId: relay.requestId });
+      return await serviceProvider.validateResponse(req, res, connection, options);
     } catch (error) {
       if (error instanceof SamlRejection) throw await refused(req, [connection.id], error.code, { ...error.detail, connectionId: connection.id });
       throw error;
     }
-    // Consume the RelayState atomically so two concurrent posts of one response cannot both log in
-    // (the request ID is already used up; this keeps the RelayState single use on its own terms).
-    if (!(await handoff.takeRelayState(relayState))) throw await refused(req, [connection.id], 'saml.relay_state_reused', { connectionId: connection.id });
+  };
 
+  /** Match or create the user (Create Users, user ID type and location); the login result. */
+  const signIn = async (req: Request, tenant: ResolvedTenant, connection: ResolvedConnection, assertion: ValidatedAssertion, clientId: string, account?: string): Promise<LoginResult> => {
     const identity = mapAssertion(tenant.id, connection, assertion);
+    if (!identity) throw await refused(req, [connection.id], 'saml.user_id_missing', { expectedAttribute: connection.userIdAttribute });
     // Accepted, but the seed guides' "user created without email": tell the administrator.
     if (identity.email === undefined) await note(req, [connection.id], 'saml.email_missing');
-    const { user, created } = await deps.users.recordLogin(identity, connection.defaultRole ?? tenant.defaultRole);
-    const resultId = await handoff.saveResult({
-      uid: relay.uid,
-      userId: user.id,
-      tenantId: tenant.id,
-      connectionId: connection.id,
-      authTime: Math.floor(Date.now() / 1000),
-      amr: [],
-    });
-    logger.info({ requestId: req.requestId, uid: relay.uid, tenantId: tenant.id, connectionId: connection.id, userId: user.id, created }, 'SAML login accepted');
-    res.redirect(303, `${deps.config.issuer}/interaction/${encodeURIComponent(relay.uid)}/complete?result=${encodeURIComponent(resultId)}`);
-  });
+    const outcome = await deps.users.recordLogin(identity, { createUsers: connection.createUsers, defaultRole: connection.defaultRole ?? tenant.defaultRole, account });
+    if ('refused' in outcome) {
+      await note(req, [connection.id], 'saml.user_not_provisioned', { userIdType: identity.userIdType });
+      throw new BrokerError({ code: 'saml.user_not_provisioned', status: 403, publicMessage: 'Your administrator has not given you access to this application.', detail: { connectionId: connection.id } });
+    }
+    const { user, created } = outcome;
+    logger.info({ requestId: req.requestId, tenantId: tenant.id, connectionId: connection.id, userId: user.id, created }, 'SAML login accepted');
+    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime: Math.floor(Date.now() / 1000), ...authenticationContext(assertion.authnContextClassRef) };
+  };
+
+  /**
+   * Unsolicited response (IdP-initiated SSO): replay-checked like any other; the person then goes
+   * to the app's login-initiation URI holding a pending broker login, and the app's own PKCE
+   * request finishes without another trip to the IdP. No code goes to an app that did not ask.
+   */
+  const idpInitiated = async (req: Request, res: Response, tenant: ResolvedTenant, connection: ResolvedConnection, relayState: string): Promise<void> => {
+    const candidate = relayState || connection.idpInitiated.relayState;
+    const client = candidate ? await deps.clients.find(candidate) : undefined;
+    if (!client?.initiateLoginUri || !client.allowedTenants.includes(tenant.id)) {
+      throw await refused(req, [connection.id], 'saml.idp_initiated_no_target', { relayState: candidate });
+    }
+    const assertion = await validate(req, res, connection, { expectedRequestId: undefined, allowUnsolicited: true });
+    await sendToApp(res, await signIn(req, tenant, connection, assertion, client.clientId));
+  };
+
+  /** Hold the login for this browser and send it to the app's OIDC login-initiation URI. */
+  const sendToApp = async (res: Response, result: LoginResult): Promise<void> => {
+    const client = await deps.clients.find(result.clientId);
+    if (!client?.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from here.', { clientId: result.clientId });
+    const pendingId = await handoff.savePendingLogin(result);
+    res.cookie(PENDING_LOGIN_COOKIE, pendingId, { httpOnly: true, sameSite: 'lax', secure: deps.config.issuer.startsWith('https:'), path: '/', maxAge: 300_000 });
+    const target = new URL(client.initiateLoginUri);
+    target.searchParams.set('iss', deps.config.issuer);
+    const user = await deps.users.findById(result.userId);
+    if (user?.email) target.searchParams.set('login_hint', user.email);
+    res.redirect(303, target.href);
+  };
 
   router.get('/saml/:connectionId/diagnostics', async (req: Request, res: Response, next: NextFunction) => {
     const token = deps.config.admin.apiToken;
@@ -146,14 +206,14 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
         .json({ error: 'unauthorized', message: 'This endpoint needs the admin API token: Authorization: Bearer <admin.apiToken>.' });
       return;
     }
-    const found = directory.connection(String(req.params['connectionId']));
+    const found = await directory.connection(String(req.params['connectionId']));
     if (!found) {
       res.status(404).json({ error: 'not_found', message: `No connection '${String(req.params['connectionId'])}'.` });
       return;
     }
     const { connection } = found;
     const idp = serviceProvider.idpSettings(connection);
-    const sp = spUrls(deps.config.issuer, connection.id);
+    const sp = spUrls(deps.config.issuer, connection);
     const report = certificateReport(idp.certificates, { allowSha1: connection.security.allowSha1 });
     const recent = await deps.diagnostics.list(connection.id);
     res.json({

@@ -11,7 +11,7 @@ import express from 'express';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile, type ResolvedConfig, type ResolvedConnection, type ResolvedTenant } from '@broker/config';
 import { errorHandler, requestId } from '@broker/http';
-import { createDirectory, createLoginHandoff, createUserRepository, type LoginHandoff } from '@broker/identity';
+import { createClientRegistry, createDirectory, createLoginHandoff, createUserRepository, importTenants, type LoginHandoff } from '@broker/identity';
 import { createSamlDiagnostics, createSamlServiceProvider, explainSamlCode, spUrls, type SamlDiagnostics, type SamlServiceProvider } from '@broker/saml';
 import { createMemoryStore, type Store } from '@broker/store';
 import { createLogger } from '@broker/telemetry';
@@ -93,6 +93,7 @@ async function startAuthn(options: { apiToken?: string | undefined; diagnostics?
   const store = createMemoryStore();
   const lines: LogLine[] = [];
   const logger = createLogger({ service: 'authn-test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) } });
+  await importTenants(store, config.tenants);
   const handoff = createLoginHandoff(store, 600);
   const real = createSamlServiceProvider({ issuer: ISSUER, store });
   const serviceProvider = options.serviceProvider?.(real) ?? real;
@@ -101,7 +102,8 @@ async function startAuthn(options: { apiToken?: string | undefined; diagnostics?
   app.use(
     createAuthnRouter({
       config,
-      directory: createDirectory(config),
+      directory: createDirectory(store),
+      clients: createClientRegistry(store, { development: true }),
       handoff,
       users: createUserRepository(store),
       serviceProvider,
@@ -132,7 +134,7 @@ async function startAuthn(options: { apiToken?: string | undefined; diagnostics?
 /** Start a login the way GET /login does: an AuthnRequest ID and its RelayState. */
 async function pendingLogin(h: Harness): Promise<{ requestId: string; relayState: string }> {
   const requestId = h.serviceProvider.newRequestId();
-  const relayState = await h.handoff.createRelayState({ uid: 'interaction-1', connectionId: CONNECTION, requestId });
+  const relayState = await h.handoff.createRelayState({ kind: 'interaction', id: 'interaction-1', tenantId: 'acme', clientId: 'demo-native', connectionId: CONNECTION, requestId });
   return { requestId, relayState };
 }
 
@@ -220,7 +222,7 @@ describe('GET /saml/:connectionId/diagnostics', () => {
     expect(destination).toMatchObject({ code: 'saml.destination_mismatch', category: 'ACS URL wrong', detail: { expectedDestination: ACS_URL, receivedDestination: 'https://login.example.test/saml/other/acs' } });
     expect(destination?.fix).toMatch(/Reply URL/);
     expect(unknown).toMatchObject({ code: 'saml.relay_state_unknown', detail: {} });
-    expect(missing).toMatchObject({ code: 'saml.relay_state_missing', detail: {} });
+    expect(missing).toMatchObject({ code: 'saml.unsolicited', detail: {} });
     expect(missing?.problem).toMatch(/IdP-initiated/);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONNECTION_DEFAULTS, type ResolvedConnection } from '@broker/config';
 import type { ValidatedAssertion } from '@broker/saml';
-import { mapAssertion } from './identity-mapping.ts';
+import { authenticationContext, mapAssertion } from './identity-mapping.ts';
 
 const connection = (attributes: ResolvedConnection['attributes'] = { email: 'email', givenName: 'givenName', surname: 'surname' }): ResolvedConnection => ({
   id: 'acme-dev-idp',
@@ -18,7 +18,17 @@ const assertion = (nameId: string, attributes: ValidatedAssertion['attributes'] 
 describe('mapAssertion', () => {
   it('takes the subject from the NameID and the rest from the mapped attributes', () => {
     const identity = mapAssertion('acme', connection(), assertion('00u1abc', { email: 'Alice@ACME.test', givenName: ' Alice ', surname: 'Anderson' }));
-    expect(identity).toEqual({ tenantId: 'acme', connectionId: 'acme-dev-idp', subject: '00u1abc', email: 'alice@acme.test', givenName: 'Alice', surname: 'Anderson' });
+    expect(identity).toEqual({
+      tenantId: 'acme',
+      connectionId: 'acme-dev-idp',
+      userIdType: 'federationId',
+      userId: '00u1abc',
+      username: undefined,
+      email: 'alice@acme.test',
+      givenName: 'Alice',
+      surname: 'Anderson',
+      accessProfile: undefined,
+    });
   });
 
   it('uses the attribute names the connection configures', () => {
@@ -33,8 +43,29 @@ describe('mapAssertion', () => {
   });
 
   it('falls back to an email-shaped NameID for the email, and keeps the NameID as is for the subject', () => {
-    expect(mapAssertion('acme', connection(), assertion('Alice@Acme.Test'))).toMatchObject({ subject: 'Alice@Acme.Test', email: 'alice@acme.test' });
-    expect(mapAssertion('acme', connection(), assertion('00u1abc')).email).toBeUndefined();
-    expect(mapAssertion('acme', connection(), assertion('not an@email')).email).toBeUndefined();
+    expect(mapAssertion('acme', connection(), assertion('Alice@Acme.Test'))).toMatchObject({ userId: 'Alice@Acme.Test', email: 'alice@acme.test' });
+    expect(mapAssertion('acme', connection(), assertion('00u1abc'))?.email).toBeUndefined();
+    expect(mapAssertion('acme', connection(), assertion('not an@email'))?.email).toBeUndefined();
+  });
+
+  it('reads the user ID from an attribute, as a username, when the connection says so', () => {
+    const byAttribute = { ...connection(), userIdLocation: 'attribute' as const, userIdAttribute: 'uid', userIdType: 'username' as const };
+    expect(mapAssertion('acme', byAttribute, assertion('transient-123', { uid: 'alice' }))).toMatchObject({ userIdType: 'username', userId: 'alice' });
+    // The attribute is missing: no user ID, so no login.
+    expect(mapAssertion('acme', byAttribute, assertion('transient-123'))).toBeUndefined();
+  });
+
+  it('maps the access profile attribute when configured', () => {
+    const withProfile = connection({ email: 'email', givenName: 'givenName', surname: 'surname', accessProfile: 'role' });
+    expect(mapAssertion('acme', withProfile, assertion('a', { role: 'admin' }))?.accessProfile).toBe('admin');
+  });
+});
+
+describe('authenticationContext', () => {
+  it('gives acr as the class reference and amr per RFC 8176', () => {
+    expect(authenticationContext('urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport')).toEqual({ acr: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport', amr: ['pwd'] });
+    expect(authenticationContext('http://schemas.microsoft.com/claims/multipleauthn').amr).toEqual(['mfa']);
+    expect(authenticationContext('urn:example:unknown')).toEqual({ acr: 'urn:example:unknown', amr: [] });
+    expect(authenticationContext(undefined)).toEqual({ acr: undefined, amr: [] });
   });
 });

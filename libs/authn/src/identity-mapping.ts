@@ -10,20 +10,45 @@ const first = (value: string | string[] | undefined): string | undefined => {
 
 const looksLikeEmail = (value: string): boolean => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value);
 
+/** The attribute value for a mapped name, when the connection maps it. */
+const attribute = (assertion: ValidatedAssertion, name: string | undefined): string | undefined => (name === undefined ? undefined : first(assertion.attributes[name]));
+
 /**
- * Map a validated assertion to the identity the broker records: NameID is the subject; email,
- * given name and surname come from the attributes the connection names (email falls back to an
- * email-shaped NameID).
+ * Map a validated assertion to the identity the broker records, by the connection's settings:
+ * the user ID from the NameID or an attribute (User ID location), typed as a username or a
+ * federation id (User ID type); email, names and access profile from the mapped attributes
+ * (email falls back to an email-shaped NameID). Undefined user ID: the assertion lacks it.
  */
-export function mapAssertion(tenantId: string, connection: ResolvedConnection, assertion: ValidatedAssertion): AssertedIdentity {
+export function mapAssertion(tenantId: string, connection: ResolvedConnection, assertion: ValidatedAssertion): AssertedIdentity | undefined {
   const names = connection.attributes;
-  const email = first(assertion.attributes[names.email]) ?? (looksLikeEmail(assertion.nameId) ? assertion.nameId : undefined);
+  const userId = connection.userIdLocation === 'attribute' ? attribute(assertion, connection.userIdAttribute) : assertion.nameId.trim() || undefined;
+  if (userId === undefined) return undefined;
+  const email = attribute(assertion, names.email) ?? (looksLikeEmail(assertion.nameId) ? assertion.nameId : undefined);
   return {
     tenantId,
     connectionId: connection.id,
-    subject: assertion.nameId,
+    userIdType: connection.userIdType,
+    userId,
+    username: attribute(assertion, names.username),
     email: email?.toLowerCase(),
-    givenName: first(assertion.attributes[names.givenName]),
-    surname: first(assertion.attributes[names.surname]),
+    givenName: attribute(assertion, names.givenName),
+    surname: attribute(assertion, names.surname),
+    accessProfile: attribute(assertion, names.accessProfile),
   };
+}
+
+/** Authentication methods (RFC 8176) implied by a SAML AuthnContextClassRef. */
+const AMR_BY_CONTEXT: Record<string, string[]> = {
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:Password': ['pwd'],
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport': ['pwd'],
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken': ['otp'],
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard': ['sc'],
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI': ['sc'],
+  'http://schemas.microsoft.com/claims/multipleauthn': ['mfa'],
+  'https://refeds.org/profile/mfa': ['mfa'],
+};
+
+/** acr (the class reference itself) and amr for the ID token. */
+export function authenticationContext(classRef: string | undefined): { acr?: string | undefined; amr: string[] } {
+  return { acr: classRef, amr: classRef === undefined ? [] : (AMR_BY_CONTEXT[classRef] ?? []) };
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { brokerConfigSchema, type BrokerConfig, type ClientConfig, type ConnectionConfig, type SecretSource, type TenantConfig } from './schema.ts';
+import { ATTRIBUTE_PRESETS, brokerConfigSchema, type BrokerConfig, type ClientConfig, type ConnectionConfig, type SecretSource, type TenantConfig } from './schema.ts';
 
 /** A configuration problem, with the field at fault named in the message. */
 export class ConfigError extends Error {
@@ -14,8 +14,18 @@ export interface KeyPair {
   certificate: string;
 }
 
-export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp' | 'sp'> {
+/** Attribute names, the preset's defaults merged with the connection's own. */
+export interface AttributeMapping {
+  email: string;
+  givenName: string;
+  surname: string;
+  username?: string | undefined;
+  accessProfile?: string | undefined;
+}
+
+export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp' | 'sp' | 'attributes'> {
   sp: { signing?: KeyPair | undefined; encryption?: KeyPair | undefined };
+  attributes: AttributeMapping;
   idp: {
     entityId?: string | undefined;
     ssoUrl?: string | undefined;
@@ -120,6 +130,7 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
         return {
           ...connection,
           sp: { signing: keyPair(connection.sp.signing, 'signing'), encryption: keyPair(connection.sp.encryption, 'encryption') },
+          attributes: { ...ATTRIBUTE_PRESETS[connection.preset], ...definedOnly(connection.attributes) },
           idp: {
             ...idp,
             certificates: (certificates ?? []).map((cert, i) => (typeof cert === 'string' ? cert : readFile(cert.file, `${field}.certificates.${i}`))),
@@ -145,4 +156,9 @@ export function configPathFrom(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const inline = argv.find((arg) => arg.startsWith('--config='));
   if (inline) return inline.slice('--config='.length);
   return env['BROKER_CONFIG'] ?? fallback;
+}
+
+/** The object without its undefined properties (so they do not override defaults when spread). */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -53,14 +53,34 @@ const idpSchema = z
     }
   });
 
+/** Attribute names per IdP preset (docs/configuration.md). Given `attributes` override them. */
+export const ATTRIBUTE_PRESETS = {
+  generic: { email: 'email', givenName: 'givenName', surname: 'surname' },
+  // Azure Entra ID's default claims (the seeds' attribute table).
+  azure: {
+    email: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+    givenName: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname',
+    surname: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname',
+    username: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
+  },
+  // Okta's attribute statements as its SAML app wizard suggests them.
+  okta: { email: 'email', givenName: 'firstName', surname: 'lastName' },
+  // Google Workspace: NameID is the primary email; first and last name mapped by the admin.
+  google: { email: 'email', givenName: 'firstName', surname: 'lastName' },
+} as const satisfies Record<string, { email: string; givenName: string; surname: string; username?: string }>;
+
 const attributeMappingSchema = z
   .object({
-    /** Attribute holding the email address; default 'email' (NameID is used when absent and it is an email). */
-    email: z.string().min(1).default('email'),
-    /** Attribute holding the given name; default 'givenName'. */
-    givenName: z.string().min(1).default('givenName'),
-    /** Attribute holding the surname; default 'surname'. */
-    surname: z.string().min(1).default('surname'),
+    /** Attribute holding the email address (an email-shaped NameID is used when absent). */
+    email: z.string().min(1).optional(),
+    /** Attribute holding the given (first) name. */
+    givenName: z.string().min(1).optional(),
+    /** Attribute holding the surname (last name). */
+    surname: z.string().min(1).optional(),
+    /** Attribute holding the username (for userIdType username read from an attribute, and the record). */
+    username: z.string().min(1).optional(),
+    /** Attribute holding the access profile (role); absent: the default access profile. */
+    accessProfile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -126,6 +146,12 @@ export const CONNECTION_DEFAULTS = {
   security: SECURITY_DEFAULTS,
   authnRequest: AUTHN_REQUEST_DEFAULTS,
   sp: {},
+  preset: 'generic',
+  userIdType: 'federationId',
+  userIdLocation: 'nameId',
+  createUsers: true,
+  emailVerified: false,
+  idpInitiated: { enabled: false },
 } as const;
 
 const connectionSchema = z
@@ -139,6 +165,28 @@ const connectionSchema = z
     wantResponseSigned: z.boolean().default(false),
     /** NameID format to request (default unspecified). */
     nameIdFormat: z.string().min(1).default('urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified'),
+    /** SAML request issuer: the SP entity ID, derived per connection unless overridden. */
+    spEntityId: z.string().min(1).optional(),
+    /** Attribute name defaults: generic (default), azure, okta or google. */
+    preset: z.enum(['generic', 'azure', 'okta', 'google']).default('generic'),
+    /** User ID type: what the IdP's identifier is for us: a federation id (default) or a username. */
+    userIdType: z.enum(['federationId', 'username']).default('federationId'),
+    /** User ID location: the NameID (default) or an attribute (userIdAttribute). */
+    userIdLocation: z.enum(['nameId', 'attribute']).default('nameId'),
+    userIdAttribute: z.string().min(1).optional(),
+    /** Create Users (JIT): create unknown users on first login (default true); off: refuse them. */
+    createUsers: z.boolean().default(true),
+    /** Assert email_verified=true for this connection's users (default false). */
+    emailVerified: z.boolean().default(false),
+    /**
+     * IdP-initiated SSO (default off). When on, an unsolicited response is accepted (replay-checked)
+     * and the person is sent to the app named by `relayState` (a client id), or by the RelayState the
+     * IdP sends when it names a client allowed for this tenant.
+     */
+    idpInitiated: z
+      .object({ enabled: z.boolean().default(false), relayState: z.string().min(1).optional() })
+      .strict()
+      .default({ enabled: false }),
     security: securitySchema.default(SECURITY_DEFAULTS),
     authnRequest: authnRequestSchema.default(AUTHN_REQUEST_DEFAULTS),
     /** The SP's own key pairs for this connection. */
@@ -151,12 +199,15 @@ const connectionSchema = z
       })
       .strict()
       .default({}),
-    attributes: attributeMappingSchema.default({ email: 'email', givenName: 'givenName', surname: 'surname' }),
+    attributes: attributeMappingSchema.default({}),
     /** Role given to users created on their first login through this connection; default: the tenant's. */
     defaultRole: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((connection, ctx) => {
+    if (connection.userIdLocation === 'attribute' && !connection.userIdAttribute) {
+      ctx.addIssue({ code: 'custom', path: ['userIdAttribute'], message: "userIdLocation 'attribute' needs the attribute's name" });
+    }
     if (!connection.wantAssertionsSigned && !connection.wantResponseSigned) {
       ctx.addIssue({ code: 'custom', path: ['wantAssertionsSigned'], message: 'at least one of wantAssertionsSigned and wantResponseSigned must be true' });
     }
@@ -172,13 +223,26 @@ const tenantSchema = z
   .object({
     id,
     displayName: z.string().min(1),
+    /** External ids (customer, organization) as other systems know the tenant; login links use them. */
+    externalIds: z.object({ customer: z.string().min(1).optional(), organization: z.string().min(1).optional() }).strict().default({}),
+    /** Accounts of the tenant (multi-account customers); users may belong to several. */
+    accounts: z.array(z.object({ id, externalId: z.string().min(1).optional(), displayName: z.string().min(1).optional() }).strict()).default([]),
     /** Email domains that route to this tenant (home-realm discovery). */
     emailDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'must be a lowercase domain name')).default([]),
-    /** Role given to users created on first login (default 'member'). */
+    /** Sign-on type: saml (default) or none (the tenant does not sign in through the broker). */
+    signOnType: z.enum(['saml', 'none']).default('saml'),
+    /** SSO enforced: apps should hide password login for this tenant (readable at /realm). */
+    ssoEnforced: z.boolean().default(false),
+    /** Default role / access profile of users created on first login (default 'member'). */
     defaultRole: z.string().min(1).default('member'),
-    connections: z.array(connectionSchema).min(1),
+    connections: z.array(connectionSchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((tenant, ctx) => {
+    if (tenant.signOnType === 'saml' && tenant.connections.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['connections'], message: 'a SAML tenant needs at least one connection' });
+    }
+  });
 
 const clientSchema = z
   .object({

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { createMemoryStore } from '@broker/store';
 import { loadConfigFile, type ResolvedConfig, type ResolvedConnection, type ResolvedTenant } from '@broker/config';
-import { createDirectory, emailDomain } from './directory.ts';
+import { createDirectory, emailDomain, importTenants } from './directory.ts';
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../../config/demo/broker.yaml', import.meta.url));
 const demo = loadConfigFile(DEMO_CONFIG, { env: {} });
@@ -26,10 +27,12 @@ const config: ResolvedConfig = {
     },
   ],
 };
-const directory = createDirectory(config);
+const store = createMemoryStore();
+await importTenants(store, config.tenants);
+const directory = createDirectory(store);
 
 describe('emailDomain', () => {
-  it('is the lowercased domain of an email address', () => {
+  it('is the lowercased domain of an email address', async () => {
     expect(emailDomain('alice@acme.test')).toBe('acme.test');
     expect(emailDomain('Alice@ACME.Test')).toBe('acme.test');
     expect(emailDomain('alice@acme.test ')).toBe('acme.test');
@@ -37,7 +40,7 @@ describe('emailDomain', () => {
     expect(emailDomain('"a@b"@acme.test')).toBe('acme.test');
   });
 
-  it('is undefined for anything that is not an email address', () => {
+  it('is undefined for anything that is not an email address', async () => {
     for (const value of ['', 'alice', '@acme.test', 'alice@', 'alice@localhost', 'alice@acme', 'alice@acme.t', 'alice@ac me.test', 'alice@acme.test/evil', 'alice@acme_test.com']) {
       expect(emailDomain(value), value).toBeUndefined();
     }
@@ -45,46 +48,46 @@ describe('emailDomain', () => {
 });
 
 describe('directory', () => {
-  it('discovers the tenant from the email domain', () => {
-    expect(directory.tenantForEmail('alice@acme.test')?.id).toBe('acme');
-    expect(directory.tenantForEmail('carol@globex.test')?.id).toBe('globex');
-    expect(directory.tenantForEmail('dave@eu.globex.test')?.id).toBe('globex');
+  it('discovers the tenant from the email domain', async () => {
+    expect((await directory.tenantForEmail('alice@acme.test'))?.id).toBe('acme');
+    expect((await directory.tenantForEmail('carol@globex.test'))?.id).toBe('globex');
+    expect((await directory.tenantForEmail('dave@eu.globex.test'))?.id).toBe('globex');
   });
 
-  it('ignores the case of the email address', () => {
-    expect(directory.tenantForEmail('ALICE@ACME.TEST')?.id).toBe('acme');
-    expect(directory.tenantForEmail('Carol@Eu.Globex.Test')?.id).toBe('globex');
+  it('ignores the case of the email address', async () => {
+    expect((await directory.tenantForEmail('ALICE@ACME.TEST'))?.id).toBe('acme');
+    expect((await directory.tenantForEmail('Carol@Eu.Globex.Test'))?.id).toBe('globex');
   });
 
-  it('matches whole domains only: no suffix, parent or lookalike matches', () => {
-    expect(directory.tenantForEmail('mallory@evilacme.test')).toBeUndefined();
-    expect(directory.tenantForEmail('mallory@sub.acme.test')).toBeUndefined();
-    expect(directory.tenantForEmail('mallory@acme.test.evil.test')).toBeUndefined();
-    expect(directory.tenantForEmail('mallory@unknown.test')).toBeUndefined();
-    expect(directory.tenantForEmail('not an email')).toBeUndefined();
-    expect(directory.tenantForEmail('')).toBeUndefined();
+  it('matches whole domains only: no suffix, parent or lookalike matches', async () => {
+    expect(await directory.tenantForEmail('mallory@evilacme.test')).toBeUndefined();
+    expect(await directory.tenantForEmail('mallory@sub.acme.test')).toBeUndefined();
+    expect(await directory.tenantForEmail('mallory@acme.test.evil.test')).toBeUndefined();
+    expect(await directory.tenantForEmail('mallory@unknown.test')).toBeUndefined();
+    expect(await directory.tenantForEmail('not an email')).toBeUndefined();
+    expect(await directory.tenantForEmail('')).toBeUndefined();
   });
 
-  it('finds tenants, connections and clients by id, and nothing for unknown ids', () => {
-    expect(directory.tenant('acme')?.displayName).toBe('Acme Corporation');
-    expect(directory.tenant('nope')).toBeUndefined();
+  it('finds tenants, connections and clients by id, and nothing for unknown ids', async () => {
+    expect((await directory.tenant('acme'))?.displayName).toBe('Acme Corporation');
+    expect(await directory.tenant('nope')).toBeUndefined();
     // Ids are exact: no case folding for ids that appear in URLs.
-    expect(directory.tenant('ACME')).toBeUndefined();
+    expect(await directory.tenant('ACME')).toBeUndefined();
 
-    const found = directory.connection('globex-entra');
+    const found = await directory.connection('globex-entra');
     expect(found?.tenant.id).toBe('globex');
     expect(found?.connection.id).toBe('globex-entra');
-    expect(directory.connection('acme-dev-idp')?.tenant.id).toBe('acme');
-    expect(directory.connection('nope')).toBeUndefined();
+    expect((await directory.connection('acme-dev-idp'))?.tenant.id).toBe('acme');
+    expect(await directory.connection('nope')).toBeUndefined();
 
-    expect(directory.tenants().map((t) => t.id)).toEqual(['acme', 'globex']);
+    expect((await directory.tenantByExternalId('organization', 'nope'))).toBeUndefined();
   });
 
-  it('does not treat inherited object properties as ids', () => {
+  it('does not treat inherited object properties as ids', async () => {
     for (const id of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
-      expect(directory.tenant(id), id).toBeUndefined();
-      expect(directory.connection(id), id).toBeUndefined();
-      expect(directory.tenantForEmail(`x@${id}.test`), id).toBeUndefined();
+      expect(await directory.tenant(id), id).toBeUndefined();
+      expect(await directory.connection(id), id).toBeUndefined();
+      expect(await directory.tenantForEmail(`x@${id}.test`), id).toBeUndefined();
     }
   });
 });

@@ -1,13 +1,15 @@
-import type { ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
+import type { ResolvedConnection, ResolvedTenant } from '@broker/config';
+import { keys, type Store } from '@broker/store';
 
-/** Tenants and their IdP connections, looked up by id, domain or email. (Clients: ClientRegistry.) */
+/** Tenants and their IdP connections, in the store, looked up by id, domain, external id or email. */
 export interface Directory {
-  tenant(tenantId: string): ResolvedTenant | undefined;
+  tenant(tenantId: string): Promise<ResolvedTenant | undefined>;
   /** The tenant owning the domain of an email address (home-realm discovery). */
-  tenantForEmail(email: string): ResolvedTenant | undefined;
+  tenantForEmail(email: string): Promise<ResolvedTenant | undefined>;
+  /** The tenant known to other systems by this organization or customer id (login links). */
+  tenantByExternalId(kind: 'organization' | 'customer', value: string): Promise<ResolvedTenant | undefined>;
   /** A connection and the tenant it belongs to. */
-  connection(connectionId: string): { tenant: ResolvedTenant; connection: ResolvedConnection } | undefined;
-  tenants(): readonly ResolvedTenant[];
+  connection(connectionId: string): Promise<{ tenant: ResolvedTenant; connection: ResolvedConnection } | undefined>;
 }
 
 /** The domain of an email address, lowercased; undefined when it is not an email address. */
@@ -18,18 +20,45 @@ export function emailDomain(email: string): string | undefined {
   return /^[a-z0-9.-]+\.[a-z]{2,}$/.test(domain) ? domain : undefined;
 }
 
-/** A directory over the configuration file's tenants (read-only). */
-export function createDirectory(config: ResolvedConfig): Directory {
-  const tenants = new Map(config.tenants.map((t) => [t.id, t]));
-  const byDomain = new Map(config.tenants.flatMap((t) => t.emailDomains.map((d) => [d, t] as const)));
-  const connections = new Map(config.tenants.flatMap((tenant) => tenant.connections.map((connection) => [connection.id, { tenant, connection }] as const)));
-  return {
-    tenant: (id) => tenants.get(id),
-    tenantForEmail: (email) => {
-      const domain = emailDomain(email);
-      return domain === undefined ? undefined : byDomain.get(domain);
-    },
-    connection: (id) => connections.get(id),
-    tenants: () => config.tenants,
+/** The directory over the store. */
+export function createDirectory(store: Store): Directory {
+  const tenant = async (tenantId: string): Promise<ResolvedTenant | undefined> => {
+    const value = await store.get(keys.tenant(tenantId));
+    return value === null ? undefined : (JSON.parse(value) as ResolvedTenant);
   };
+  const via = async (indexKey: string) => {
+    const id = await store.get(indexKey);
+    return id === null ? undefined : tenant(id);
+  };
+  return {
+    tenant,
+    tenantForEmail: async (email) => {
+      const domain = emailDomain(email);
+      return domain === undefined ? undefined : via(keys.tenantByDomain(domain));
+    },
+    tenantByExternalId: (kind, value) => via(keys.tenantByExternalId(kind, value)),
+    connection: async (connectionId) => {
+      const found = await via(keys.tenantByConnection(connectionId));
+      const connection = found?.connections.find((c) => c.id === connectionId);
+      return found && connection ? { tenant: found, connection } : undefined;
+    },
+  };
+}
+
+/**
+ * Import the configuration's tenants into the store: idempotent, so configuration can live in
+ * git and be applied at every start. (Tenants removed from the file stay until removed through
+ * the admin API, which is yet to come.)
+ */
+export async function importTenants(store: Store, tenants: readonly ResolvedTenant[]): Promise<void> {
+  for (const tenant of tenants) {
+    await store.set(keys.tenant(tenant.id), JSON.stringify(tenant));
+    const indexes = [
+      ...tenant.emailDomains.map((domain) => keys.tenantByDomain(domain)),
+      ...tenant.connections.map((connection) => keys.tenantByConnection(connection.id)),
+      ...(tenant.externalIds.organization ? [keys.tenantByExternalId('organization', tenant.externalIds.organization)] : []),
+      ...(tenant.externalIds.customer ? [keys.tenantByExternalId('customer', tenant.externalIds.customer)] : []),
+    ];
+    await Promise.all(indexes.map((key) => store.set(key, tenant.id)));
+  }
 }

@@ -1,8 +1,8 @@
-export { createDirectory, emailDomain } from './directory.ts';
+export { createDirectory, emailDomain, importTenants } from './directory.ts';
 export type { Directory } from './directory.ts';
 export { createUserRepository } from './users.ts';
-export type { User, UserRepository, AssertedIdentity } from './users.ts';
-export { createLoginHandoff } from './login-handoff.ts';
+export type { User, UserRepository, AssertedIdentity, LoginPolicy, LoginOutcome, ProvisionedUser, UserIdType } from './users.ts';
+export { createLoginHandoff, isOpaqueId, PENDING_LOGIN_COOKIE } from './login-handoff.ts';
 export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './login-handoff.ts';
 export { redirectUriProblem, redirectUriProblems, corsOriginProblem } from './client-rules.ts';
 export type { ClientKind, RedirectRuleOptions } from './client-rules.ts';

@@ -1,59 +1,81 @@
 import { randomBytes } from 'node:crypto';
 import { keys, type Store } from '@broker/store';
 
-/** What the portal hands authn-service: which interaction, tenant, connection and client. */
+/**
+ * A login the portal hands to authn-service. `interaction`: an OIDC authorization request is
+ * waiting (id = the interaction uid). `link`: a login link started it, no app request yet (id =
+ * random); after the IdP, the person goes to the client's login-initiation URI.
+ */
 export interface LoginRequest {
-  uid: string;
+  kind: 'interaction' | 'link';
+  id: string;
   tenantId: string;
   connectionId: string;
   clientId: string;
+  /** The tenant account the login is for (login links), recorded on the user. */
+  account?: string | undefined;
 }
 
-/** What authn-service hands back: the signed-in user for that interaction. */
+/** RelayState of one SP-initiated login: the request it belongs to and the AuthnRequest ID. */
+export interface RelayRecord extends LoginRequest {
+  requestId: string;
+}
+
+/** The signed-in user, as authn-service hands it back. */
 export interface LoginResult {
-  uid: string;
+  /** The interaction uid, for interaction logins. */
+  uid?: string | undefined;
   userId: string;
   tenantId: string;
   connectionId: string;
+  clientId: string;
   /** Epoch seconds of the authentication. */
   authTime: number;
+  acr?: string | undefined;
   amr: string[];
-}
-
-/** RelayState of one SP-initiated login: the interaction and the AuthnRequest it answers. */
-export interface RelayRecord {
-  uid: string;
-  connectionId: string;
-  requestId: string;
 }
 
 export interface LoginHandoff {
   saveRequest(request: LoginRequest): Promise<void>;
-  findRequest(uid: string): Promise<LoginRequest | undefined>;
+  findRequest(kind: LoginRequest['kind'], id: string): Promise<LoginRequest | undefined>;
+  /** A fresh id for a login link request. */
+  newLinkId(): string;
   /** Store a RelayState for a new AuthnRequest; returns the opaque RelayState value. */
   createRelayState(record: RelayRecord): Promise<string>;
   peekRelayState(relayState: string): Promise<RelayRecord | undefined>;
   /** Consume a RelayState: of concurrent callers at most one gets the record. */
   takeRelayState(relayState: string): Promise<RelayRecord | undefined>;
-  /** Store a login result; returns its one-time id. */
+  /** Store a login result for the portal's interaction; returns its one-time id. */
   saveResult(result: LoginResult): Promise<string>;
   /** Consume a login result (single use). */
   takeResult(resultId: string): Promise<LoginResult | undefined>;
+  /**
+   * Store a pending broker login (IdP-initiated SSO, login links) for the browser that holds the
+   * returned id in a cookie; the app's next authorization request consumes it.
+   */
+  savePendingLogin(result: LoginResult): Promise<string>;
+  takePendingLogin(id: string): Promise<LoginResult | undefined>;
 }
+
+/** The cookie that holds a pending broker login's id (same origin, path /, HttpOnly, 5 minutes). */
+export const PENDING_LOGIN_COOKIE = 'broker_pending_login';
 
 const parse = <T>(value: string | null): T | undefined => (value === null ? undefined : (JSON.parse(value) as T));
 const opaqueId = (): string => randomBytes(32).toString('base64url');
 /** Opaque ids we issue are 43 base64url characters; anything else is not worth a store lookup. */
-const isOpaqueId = (value: string): boolean => /^[A-Za-z0-9_-]{43}$/.test(value);
+export const isOpaqueId = (value: string): boolean => /^[A-Za-z0-9_-]{43}$/.test(value);
+
+const requestKey = (kind: LoginRequest['kind'], id: string) => keys.loginRequest(`${kind}:${id}`);
 
 /**
  * The state that carries one login across the portal, authn-service and the IdP. Every value is
  * short-lived (`ttlSeconds`, default 600) and the single-use ones are consumed atomically.
  */
-export function createLoginHandoff(store: Store, ttlSeconds = 600, resultTtlSeconds = 60): LoginHandoff {
+export function createLoginHandoff(store: Store, ttlSeconds = 600, resultTtlSeconds = 60, pendingTtlSeconds = 300): LoginHandoff {
   return {
-    saveRequest: (request) => store.set(keys.loginRequest(request.uid), JSON.stringify(request), { ttlSeconds }),
-    findRequest: async (uid) => parse<LoginRequest>(await store.get(keys.loginRequest(uid))),
+    saveRequest: (request) => store.set(requestKey(request.kind, request.id), JSON.stringify(request), { ttlSeconds }),
+    findRequest: async (kind, id) => parse<LoginRequest>(await store.get(requestKey(kind, id))),
+    newLinkId: opaqueId,
     async createRelayState(record) {
       const relayState = opaqueId();
       await store.set(keys.relayState(relayState), JSON.stringify(record), { ttlSeconds });
@@ -67,5 +89,11 @@ export function createLoginHandoff(store: Store, ttlSeconds = 600, resultTtlSeco
       return id;
     },
     takeResult: async (resultId) => (isOpaqueId(resultId) ? parse<LoginResult>(await store.take(keys.loginResult(resultId))) : undefined),
+    async savePendingLogin(result) {
+      const id = opaqueId();
+      await store.set(keys.pendingLogin(id), JSON.stringify(result), { ttlSeconds: pendingTtlSeconds });
+      return id;
+    },
+    takePendingLogin: async (id) => (isOpaqueId(id) ? parse<LoginResult>(await store.take(keys.pendingLogin(id))) : undefined),
   };
 }

@@ -1,120 +1,87 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryStore, keys, type Store } from '@broker/store';
-import { createUserRepository, type AssertedIdentity } from './users.ts';
+import { createMemoryStore, type Store } from '@broker/store';
+import { createUserRepository, type AssertedIdentity, type LoginOutcome, type User } from './users.ts';
 
 const alice: AssertedIdentity = {
   tenantId: 'acme',
   connectionId: 'acme-dev-idp',
-  subject: 'alice@acme.test',
+  userIdType: 'federationId',
+  userId: 'alice@acme.test',
   email: 'alice@acme.test',
   givenName: 'Alice',
   surname: 'Anderson',
 };
+const jit = { createUsers: true, defaultRole: 'member' };
 
-/** A clock the test moves by hand. */
-function clock(start = '2030-01-01T00:00:00.000Z') {
-  let at = new Date(start).getTime();
-  return { now: () => new Date(at), advance: (ms: number) => void (at += ms) };
+const userOf = (outcome: LoginOutcome): { user: User; created: boolean } => {
+  if ('refused' in outcome) throw new Error(`refused: ${outcome.refused}`);
+  return outcome;
+};
+
+/** A store whose writes yield first, so concurrent first logins really interleave. */
+function interleavingStore(): Store {
+  const store = createMemoryStore();
+  return { ...store, setIfAbsent: async (...args) => { await new Promise((r) => setTimeout(r, Math.random() * 5)); return store.setIfAbsent(...args); } };
 }
 
-describe('user repository', () => {
-  it('creates a user on the first login, with the default role', async () => {
-    const store = createMemoryStore();
-    const time = clock();
-    const users = createUserRepository(store, time.now);
-
-    const { user, created } = await users.recordLogin(alice, 'member');
-    expect(created).toBe(true);
-    expect(user).toMatchObject({ ...alice, role: 'member', createdAt: '2030-01-01T00:00:00.000Z', lastLoginAt: '2030-01-01T00:00:00.000Z' });
-    expect(user.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await users.findById(user.id)).toEqual(user);
-    expect(await store.get(keys.userBySubject('acme', 'acme-dev-idp', 'alice@acme.test'))).toBe(user.id);
-  });
-
-  it('finds the same user on the next login and refreshes names, keeping role and createdAt', async () => {
-    const store = createMemoryStore();
-    const time = clock();
-    const users = createUserRepository(store, time.now);
-    const first = await users.recordLogin(alice, 'member');
-
-    time.advance(60_000);
-    const second = await users.recordLogin({ ...alice, givenName: 'Alicia', surname: 'Smith', email: 'alicia@acme.test' }, 'admin');
+describe('users', () => {
+  it('creates a user on first login with the default role, then finds the same user', async () => {
+    const users = createUserRepository(createMemoryStore());
+    const first = userOf(await users.recordLogin(alice, jit));
+    expect(first.created).toBe(true);
+    expect(first.user).toMatchObject({ tenantId: 'acme', federationId: 'alice@acme.test', email: 'alice@acme.test', givenName: 'Alice', role: 'member', accounts: [] });
+    const second = userOf(await users.recordLogin(alice, jit));
     expect(second.created).toBe(false);
     expect(second.user.id).toBe(first.user.id);
-    expect(second.user).toMatchObject({
-      givenName: 'Alicia',
-      surname: 'Smith',
-      email: 'alicia@acme.test',
-      // The default role applies to new users only.
-      role: 'member',
-      createdAt: '2030-01-01T00:00:00.000Z',
-      updatedAt: '2030-01-01T00:01:00.000Z',
-      lastLoginAt: '2030-01-01T00:01:00.000Z',
-    });
     expect(await users.findById(first.user.id)).toEqual(second.user);
   });
 
-  it('keeps known attributes the IdP stopped sending', async () => {
-    const users = createUserRepository(createMemoryStore());
-    const first = await users.recordLogin(alice, 'member');
-    const second = await users.recordLogin({ tenantId: alice.tenantId, connectionId: alice.connectionId, subject: alice.subject }, 'member');
-    expect(second.user.id).toBe(first.user.id);
-    expect(second.user).toMatchObject({ email: 'alice@acme.test', givenName: 'Alice', surname: 'Anderson' });
+  it('refreshes the mapped attributes on every login, keeping the role and creation time', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const users = createUserRepository(createMemoryStore(), () => new Date(clock));
+    const first = userOf(await users.recordLogin(alice, jit));
+    clock += 60_000;
+    const second = userOf(await users.recordLogin({ ...alice, givenName: 'Alicia', surname: 'Smith' }, { ...jit, defaultRole: 'admin' }));
+    expect(second.user).toMatchObject({ id: first.user.id, givenName: 'Alicia', surname: 'Smith', role: 'member', createdAt: first.user.createdAt });
+    expect(second.user.lastLoginAt).not.toBe(first.user.lastLoginAt);
   });
 
-  it('keeps users of different tenants, connections and subjects apart', async () => {
+  it('takes the access profile from the IdP when the connection maps one', async () => {
     const users = createUserRepository(createMemoryStore());
-    const ids = new Set<string>();
-    for (const identity of [
-      alice,
-      { ...alice, tenantId: 'globex' },
-      { ...alice, connectionId: 'acme-other-idp' },
-      { ...alice, subject: 'bob@acme.test' },
-      // Subjects are the IdP's identifiers and compared exactly.
-      { ...alice, subject: 'ALICE@acme.test' },
-    ]) {
-      const { user, created } = await users.recordLogin(identity, 'member');
-      expect(created).toBe(true);
-      ids.add(user.id);
-    }
-    expect(ids.size).toBe(5);
+    expect(userOf(await users.recordLogin({ ...alice, accessProfile: 'admin' }, jit)).user.role).toBe('admin');
+    expect(userOf(await users.recordLogin({ ...alice, accessProfile: 'viewer' }, jit)).user.role).toBe('viewer');
   });
 
-  it('returns undefined for an unknown id', async () => {
+  it('matches by user id type: a username and a federation id with the same value are different users', async () => {
     const users = createUserRepository(createMemoryStore());
-    expect(await users.findById('no-such-user')).toBeUndefined();
+    const byFederation = userOf(await users.recordLogin(alice, jit)).user;
+    const byUsername = userOf(await users.recordLogin({ ...alice, userIdType: 'username' }, jit)).user;
+    expect(byUsername.id).not.toBe(byFederation.id);
+    expect(byUsername.username).toBe('alice@acme.test');
+    // Tenants are separate namespaces too.
+    expect(userOf(await users.recordLogin({ ...alice, tenantId: 'globex' }, jit)).user.id).not.toBe(byFederation.id);
   });
 
-  it('creates exactly one user for 10 concurrent first logins of one subject', async () => {
+  it('with Create Users off, refuses an unknown user and stores nothing, but signs in a provisioned one', async () => {
     const store = createMemoryStore();
     const users = createUserRepository(store);
-    const results = await Promise.all(Array.from({ length: 10 }, () => users.recordLogin(alice, 'member')));
-
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-    expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
-    const id = results[0]?.user.id ?? '';
-    expect(await store.get(keys.userBySubject('acme', 'acme-dev-idp', alice.subject))).toBe(id);
-    expect(await users.findById(id)).toMatchObject({ id, subject: alice.subject, role: 'member' });
+    expect(await users.recordLogin(alice, { createUsers: false, defaultRole: 'member' })).toEqual({ refused: 'not_provisioned' });
+    const provisioned = await users.provision({ tenantId: 'acme', userIdType: 'federationId', userId: 'alice@acme.test', role: 'admin' });
+    const { user, created } = userOf(await users.recordLogin(alice, { createUsers: false, defaultRole: 'member' }));
+    expect(created).toBe(false);
+    expect(user).toMatchObject({ id: provisioned.id, role: 'admin', givenName: 'Alice' });
   });
 
-  it('creates exactly one user under concurrency even when the store interleaves every call', async () => {
-    // The memory store answers in order; this one yields between calls like a network store.
-    const inner = createMemoryStore();
-    const store: Store = new Proxy(inner, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        return async (...args: unknown[]) => {
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-    const users = createUserRepository(store);
-    const results = await Promise.all(Array.from({ length: 10 }, () => users.recordLogin(alice, 'member')));
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-    expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
-    const stored = await users.findById(results[0]?.user.id ?? '');
-    expect(stored?.id).toBe(results[0]?.user.id);
+  it('adds the account of a login link to the user', async () => {
+    const users = createUserRepository(createMemoryStore());
+    userOf(await users.recordLogin(alice, { ...jit, account: 'acme-eu' }));
+    expect(userOf(await users.recordLogin(alice, { ...jit, account: 'acme-us' })).user.accounts.sort()).toEqual(['acme-eu', 'acme-us']);
+  });
+
+  it('creates exactly one user for 10 concurrent first logins', async () => {
+    const users = createUserRepository(interleavingStore());
+    const outcomes = (await Promise.all(Array.from({ length: 10 }, () => users.recordLogin(alice, jit)))).map(userOf);
+    expect(outcomes.filter((o) => o.created)).toHaveLength(1);
+    expect(new Set(outcomes.map((o) => o.user.id)).size).toBe(1);
   });
 });

@@ -1,40 +1,79 @@
 import { randomUUID } from 'node:crypto';
 import { keys, type Store } from '@broker/store';
 
+export type UserIdType = 'username' | 'federationId';
+
 /** A user of a tenant, as the broker knows them. `id` is the OIDC `sub`. */
 export interface User {
   id: string;
   tenantId: string;
-  /** The connection the user was first seen through, and the IdP's identifier for them there. */
+  /** How the IdP identifies the user to us, and the value. */
+  userIdType: UserIdType;
+  userId: string;
+  username?: string | undefined;
+  federationId?: string | undefined;
+  email?: string | undefined;
+  givenName?: string | undefined;
+  surname?: string | undefined;
+  /** Role / access profile. */
+  role: string;
+  /** Accounts of the tenant the user belongs to (multi-account tenants). */
+  accounts: string[];
+  /** The connection the user last signed in through. */
+  connectionId?: string | undefined;
+  createdAt: string;
+  updatedAt: string;
+  lastLoginAt?: string | undefined;
+}
+
+/** What a validated SAML assertion says about the person, mapped by the connection's settings. */
+export interface AssertedIdentity {
+  tenantId: string;
   connectionId: string;
-  subject: string;
+  userIdType: UserIdType;
+  /** The identifier users are matched by (from the NameID or the configured attribute). */
+  userId: string;
+  username?: string | undefined;
+  email?: string | undefined;
+  givenName?: string | undefined;
+  surname?: string | undefined;
+  /** The access profile the IdP asserts, when the connection maps one. */
+  accessProfile?: string | undefined;
+}
+
+export interface LoginPolicy {
+  /** Create Users (JIT): create an unknown user; false: refuse them. */
+  createUsers: boolean;
+  /** Role / access profile of a created user when the IdP asserts none. */
+  defaultRole: string;
+  /** An account of the tenant the login is for (login links); the user joins it. */
+  account?: string | undefined;
+}
+
+export type LoginOutcome = { user: User; created: boolean } | { refused: 'not_provisioned' };
+
+/** A user created by an administrator ahead of their first login (Create Users off). */
+export interface ProvisionedUser {
+  tenantId: string;
+  userIdType: UserIdType;
+  userId: string;
   email?: string | undefined;
   givenName?: string | undefined;
   surname?: string | undefined;
   role: string;
-  createdAt: string;
-  updatedAt: string;
-  lastLoginAt: string;
-}
-
-/** What a validated SAML assertion says about the person. */
-export interface AssertedIdentity {
-  tenantId: string;
-  connectionId: string;
-  /** The IdP's identifier (NameID). */
-  subject: string;
-  email?: string | undefined;
-  givenName?: string | undefined;
-  surname?: string | undefined;
+  accounts?: string[] | undefined;
 }
 
 export interface UserRepository {
   findById(id: string): Promise<User | undefined>;
   /**
-   * The user for an asserted identity: found by (tenant, connection, subject), or created on
-   * first login with `defaultRole`. Mapped attributes are refreshed on every login.
+   * The user for an asserted identity, matched by (tenant, user id type, user id). Unknown users
+   * are created when the policy allows it and refused otherwise. Mapped attributes are refreshed
+   * on every login.
    */
-  recordLogin(identity: AssertedIdentity, defaultRole: string): Promise<{ user: User; created: boolean }>;
+  recordLogin(identity: AssertedIdentity, policy: LoginPolicy): Promise<LoginOutcome>;
+  /** Create a user ahead of their first login; returns the existing one when already there. */
+  provision(user: ProvisionedUser): Promise<User>;
 }
 
 export function createUserRepository(store: Store, now: () => Date = () => new Date()): UserRepository {
@@ -42,32 +81,73 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
     const value = await store.get(keys.user(id));
     return value === null ? undefined : (JSON.parse(value) as User);
   };
+  /** Claim the identifier for a new user id (SET NX): of concurrent first logins one creates. */
+  const claim = async (tenantId: string, type: UserIdType, value: string): Promise<{ id: string; created: boolean }> => {
+    const indexKey = keys.userByIdentifier(tenantId, type, value);
+    const candidate = randomUUID();
+    if (await store.setIfAbsent(indexKey, candidate)) return { id: candidate, created: true };
+    const id = await store.get(indexKey);
+    if (id === null) throw new Error(`user index ${indexKey} vanished`);
+    return { id, created: false };
+  };
+  const save = (user: User) => store.set(keys.user(user.id), JSON.stringify(user));
+
   return {
     findById,
-    async recordLogin(identity, defaultRole) {
-      const indexKey = keys.userBySubject(identity.tenantId, identity.connectionId, identity.subject);
-      const at = now().toISOString();
-      // Claim the subject first (SET NX) so two concurrent first logins create one user, not two.
-      const candidateId = randomUUID();
-      const created = await store.setIfAbsent(indexKey, candidateId);
-      const id = created ? candidateId : await store.get(indexKey);
-      if (id === null) throw new Error(`user index ${indexKey} vanished during login`);
+
+    async recordLogin(identity, policy) {
+      const indexKey = keys.userByIdentifier(identity.tenantId, identity.userIdType, identity.userId);
+      if (!policy.createUsers && (await store.get(indexKey)) === null) return { refused: 'not_provisioned' };
+      const { id, created } = await claim(identity.tenantId, identity.userIdType, identity.userId);
       const existing = created ? undefined : await findById(id);
+      const at = now().toISOString();
+      const accounts = new Set(existing?.accounts ?? []);
+      if (policy.account) accounts.add(policy.account);
       const user: User = {
         id,
         tenantId: identity.tenantId,
-        connectionId: identity.connectionId,
-        subject: identity.subject,
+        userIdType: identity.userIdType,
+        userId: identity.userId,
+        username: identity.userIdType === 'username' ? identity.userId : (identity.username ?? existing?.username),
+        federationId: identity.userIdType === 'federationId' ? identity.userId : existing?.federationId,
         email: identity.email ?? existing?.email,
         givenName: identity.givenName ?? existing?.givenName,
         surname: identity.surname ?? existing?.surname,
-        role: existing?.role ?? defaultRole,
+        role: identity.accessProfile ?? existing?.role ?? policy.defaultRole,
+        accounts: [...accounts],
+        connectionId: identity.connectionId,
         createdAt: existing?.createdAt ?? at,
         updatedAt: at,
         lastLoginAt: at,
       };
-      await store.set(keys.user(id), JSON.stringify(user));
+      await save(user);
       return { user, created };
+    },
+
+    async provision(input) {
+      const { id, created } = await claim(input.tenantId, input.userIdType, input.userId);
+      if (!created) {
+        const existing = await findById(id);
+        if (existing) return existing;
+      }
+      const at = now().toISOString();
+      const user: User = {
+        id,
+        tenantId: input.tenantId,
+        userIdType: input.userIdType,
+        userId: input.userId,
+        username: input.userIdType === 'username' ? input.userId : undefined,
+        federationId: input.userIdType === 'federationId' ? input.userId : undefined,
+        email: input.email,
+        givenName: input.givenName,
+        surname: input.surname,
+        role: input.role,
+        accounts: input.accounts ?? [],
+        createdAt: at,
+        updatedAt: at,
+      };
+      await save(user);
+      return user;
     },
   };
 }

@@ -1,10 +1,19 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedTenant } from '@broker/config';
 import { BrokerError, badRequest, notFound } from '@broker/http';
-import type { ClientRegistry, Directory, LoginHandoff } from '@broker/identity';
+import { PENDING_LOGIN_COOKIE, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
 import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
-import { consentPage, discoveryPage } from './pages.ts';
+import { consentPage, discoveryPage, pickerPage } from './pages.ts';
+
+/** One cookie's value from the Cookie header. */
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.get('cookie') ?? '').split(';')) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return decodeURIComponent(rest.join('='));
+  }
+  return undefined;
+}
 
 export interface AuthPortalDeps {
   provider: Provider;
@@ -54,19 +63,66 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     return client?.displayName ?? client?.clientId ?? 'the application';
   };
 
-  /** Hand the login to authn-service for the tenant's IdP connection. */
-  const startSamlLogin = async (req: Request, res: Response, d: Details, tenant: ResolvedTenant): Promise<void> => {
-    const clientId = String(d.params['client_id']);
+  /** The client of an interaction, refused when the tenant may not sign in to it. */
+  const allowedClient = async (clientId: string, tenant: ResolvedTenant) => {
     const client = await clients.find(clientId);
     if (!client?.allowedTenants.includes(tenant.id)) {
       throw new BrokerError({ code: 'tenant.not_allowed', status: 403, publicMessage: 'Your organization cannot sign in to this application.', detail: { clientId, tenantId: tenant.id } });
     }
-    const hint = typeof d.params['idp_hint'] === 'string' ? d.params['idp_hint'] : undefined;
-    const connection = (hint && tenant.connections.find((c) => c.id === hint)) || tenant.connections[0];
-    if (!connection) throw notFound('tenant.no_connection', 'Your organization has no sign-in method set up.', { tenantId: tenant.id });
-    await handoff.saveRequest({ uid: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId });
+    return client;
+  };
+
+  /** A tenant that signs in through the broker; a tenant with sign-on type none is refused. */
+  const samlTenant = (tenant: ResolvedTenant): ResolvedTenant => {
+    if (tenant.signOnType !== 'saml' || tenant.connections.length === 0) {
+      throw new BrokerError({ code: 'tenant.sso_not_configured', status: 403, publicMessage: 'Single sign-on is not set up for your organization. Ask your administrator.', detail: { tenantId: tenant.id } });
+    }
+    return tenant;
+  };
+
+  /**
+   * Hand the login to authn-service: the connection named by idp_hint (or chosen on the picker),
+   * the only one, or the picker when the tenant has several.
+   */
+  const startSamlLogin = async (req: Request, res: Response, d: Details, found: ResolvedTenant, chosen?: string): Promise<void> => {
+    const tenant = samlTenant(found);
+    const clientId = String(d.params['client_id']);
+    await allowedClient(clientId, tenant);
+    const wanted = chosen ?? (typeof d.params['idp_hint'] === 'string' ? d.params['idp_hint'] : undefined);
+    const connection = wanted === undefined ? (tenant.connections.length === 1 ? tenant.connections[0] : undefined) : tenant.connections.find((c) => c.id === wanted);
+    if (!connection) {
+      if (wanted !== undefined) throw notFound('tenant.unknown_connection', 'This sign-in method does not exist for your organization.', { tenantId: tenant.id, connectionId: wanted });
+      res.type('html').send(pickerPage(d.uid, tenant.displayName, tenant.connections.map((c) => ({ id: c.id, name: c.displayName ?? c.id })), tenant.id));
+      return;
+    }
+    await handoff.saveRequest({ kind: 'interaction', id: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId });
     logger.info({ requestId: req.requestId, uid: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId }, 'login handed to authn-service');
     res.redirect(303, `/saml/${encodeURIComponent(connection.id)}/login?interaction=${encodeURIComponent(d.uid)}`);
+  };
+
+  /** Finish the interaction with a signed-in user. */
+  const finishLogin = (req: Request, res: Response, result: LoginResult) =>
+    provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: result.userId, ts: result.authTime, ...(result.acr ? { acr: result.acr } : {}), ...(result.amr.length ? { amr: result.amr } : {}) } },
+      { mergeWithLastSubmission: false },
+    );
+
+  /**
+   * A pending broker login of this browser (IdP-initiated SSO or a login link) finishes the app's
+   * own authorization request without another trip to the IdP, for the app it was meant for.
+   */
+  const pendingLogin = async (req: Request, res: Response, d: Details): Promise<LoginResult | undefined> => {
+    const id = cookieValue(req, PENDING_LOGIN_COOKIE);
+    if (!id) return undefined;
+    res.clearCookie(PENDING_LOGIN_COOKIE, { path: '/' });
+    const result = await handoff.takePendingLogin(id);
+    if (!result || result.clientId !== String(d.params['client_id'])) return undefined;
+    const tenant = await directory.tenant(result.tenantId);
+    if (!tenant) return undefined;
+    await allowedClient(result.clientId, tenant);
+    return result;
   };
 
   router.use((req, res, next) => {
@@ -75,6 +131,52 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       return;
     }
     next();
+  });
+
+  /**
+   * A login link per tenant and account (`/login/sso?orgExternalId=&customerId=&accountExternalId=`,
+   * plus `client_id` and optionally `idp_hint`), for apps that start from a link: the context
+   * rides through the RelayState; after the IdP the person goes to the app's login-initiation URI
+   * and the app's own PKCE request completes at once.
+   */
+  router.get('/login/sso', async (req, res) => {
+    const query = (name: string): string | undefined => (typeof req.query[name] === 'string' && req.query[name] !== '' ? req.query[name] : undefined);
+    const byOrganization = query('orgExternalId') && (await directory.tenantByExternalId('organization', query('orgExternalId') ?? ''));
+    const byCustomer = query('customerId') && (await directory.tenantByExternalId('customer', query('customerId') ?? ''));
+    const found = byOrganization || byCustomer;
+    if (!found || (byOrganization && byCustomer && byOrganization.id !== byCustomer.id)) {
+      throw notFound('tenant.unknown', 'We do not know this organization.', { orgExternalId: query('orgExternalId'), customerId: query('customerId') });
+    }
+    const tenant = samlTenant(found);
+    const accountExternalId = query('accountExternalId');
+    const account = accountExternalId === undefined ? undefined : tenant.accounts.find((a) => a.externalId === accountExternalId);
+    if (accountExternalId !== undefined && !account) throw notFound('tenant.unknown_account', 'We do not know this account of your organization.', { tenantId: tenant.id, accountExternalId });
+    const hint = query('idp_hint');
+    const connection = hint === undefined ? tenant.connections[0] : tenant.connections.find((c) => c.id === hint);
+    if (!connection) throw notFound('tenant.unknown_connection', 'This sign-in method does not exist for your organization.', { tenantId: tenant.id, connectionId: hint });
+    const clientId = query('client_id') ?? connection.idpInitiated.relayState;
+    if (!clientId) throw badRequest('login.no_client', 'This sign-in link does not name an application.', { tenantId: tenant.id });
+    const client = await allowedClient(clientId, tenant);
+    if (!client.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from a sign-in link.', { clientId });
+    const id = handoff.newLinkId();
+    await handoff.saveRequest({ kind: 'link', id, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id });
+    logger.info({ requestId: req.requestId, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id }, 'login link handed to authn-service');
+    res.redirect(303, `/saml/${encodeURIComponent(connection.id)}/login?link=${encodeURIComponent(id)}`);
+  });
+
+  /**
+   * Home-realm lookup for apps: does this email's organization sign in through the broker, and is
+   * single sign-on enforced (so the app hides its password form)?
+   */
+  router.get('/realm', async (req, res) => {
+    const email = typeof req.query['email'] === 'string' ? req.query['email'] : '';
+    const tenant = email ? await directory.tenantForEmail(email) : undefined;
+    res.setHeader('Cache-Control', 'no-store');
+    if (!tenant) {
+      res.status(404).json({ error: 'unknown_realm' });
+      return;
+    }
+    res.json({ tenant: tenant.id, displayName: tenant.displayName, signOnType: tenant.signOnType, ssoEnforced: tenant.ssoEnforced });
   });
 
   router.get('/interaction/:uid', async (req, res) => {
@@ -87,15 +189,17 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       res.type('html').send(consentPage(d.uid, await clientName(d), scopes));
       return;
     }
+    const pending = await pendingLogin(req, res, d);
+    if (pending) return finishLogin(req, res, pending);
     const tenantParam = typeof d.params['tenant'] === 'string' ? d.params['tenant'] : undefined;
     if (tenantParam !== undefined) {
-      const tenant = directory.tenant(tenantParam);
+      const tenant = await directory.tenant(tenantParam);
       if (!tenant) throw notFound('tenant.unknown', 'We do not know this organization.', { tenant: tenantParam });
       return startSamlLogin(req, res, d, tenant);
     }
     const loginHint = typeof d.params['login_hint'] === 'string' ? d.params['login_hint'] : undefined;
     if (loginHint !== undefined) {
-      const tenant = directory.tenantForEmail(loginHint);
+      const tenant = await directory.tenantForEmail(loginHint);
       if (!tenant) throw notFound('tenant.unknown_domain', 'We do not know an organization for this email address.', { loginHint });
       return startSamlLogin(req, res, d, tenant);
     }
@@ -105,7 +209,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
   router.post('/interaction/:uid/discover', form, async (req, res) => {
     const d = await details(req, res);
     const email = formField(req, 'email').trim();
-    const tenant = directory.tenantForEmail(email);
+    const tenant = await directory.tenantForEmail(email);
     if (!tenant) {
       logger.warn({ requestId: req.requestId, uid: d.uid, code: 'tenant.unknown_domain', status: 404 }, 'rejected: tenant.unknown_domain');
       const message = 'We do not know an organization for this email address. Check it, or ask your administrator.';
@@ -115,6 +219,16 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     await startSamlLogin(req, res, d, tenant);
   });
 
+  // The connection picker's choice, for tenants with several connections.
+  router.post('/interaction/:uid/connection', form, async (req, res) => {
+    const d = await details(req, res);
+    const request = await handoff.findRequest('interaction', d.uid);
+    const tenantId = formField(req, 'tenant');
+    const tenant = request ? await directory.tenant(request.tenantId) : await directory.tenant(tenantId);
+    if (!tenant) throw badRequest('tenant.unknown', 'We do not know this organization.', { tenant: tenantId });
+    await startSamlLogin(req, res, d, tenant, formField(req, 'connection'));
+  });
+
   router.get('/interaction/:uid/complete', async (req, res) => {
     // The interaction cookie binds this step to the browser that started the login.
     const d = await details(req, res);
@@ -122,12 +236,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const result = resultId ? await handoff.takeResult(resultId) : undefined;
     if (!result) throw badRequest('login.result_unknown', 'This sign-in has expired. Please start again from the application.', { uid: d.uid });
     if (result.uid !== d.uid) throw badRequest('login.result_mismatch', 'This sign-in could not be completed. Please start again from the application.', { uid: d.uid, resultUid: result.uid });
-    await provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId: result.userId, ts: result.authTime, ...(result.amr.length ? { amr: result.amr } : {}) } },
-      { mergeWithLastSubmission: false },
-    );
+    await finishLogin(req, res, result);
   });
 
   router.post('/interaction/:uid/consent', form, async (req, res) => {

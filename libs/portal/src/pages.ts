@@ -25,3 +25,15 @@ export function consentPage(uid: string, clientName: string, scopes: string[]): 
 </form>`,
   );
 }
+
+/** The connection picker, for tenants with several IdP connections. */
+export function pickerPage(uid: string, tenantName: string, connections: ReadonlyArray<{ id: string; name: string }>, tenantId?: string): string {
+  return renderPage(
+    'Choose how to sign in',
+    `<p><strong>${escapeHtml(tenantName)}</strong> has more than one way to sign in.</p>
+<form method="post" action="/interaction/${encodeURIComponent(uid)}/connection">
+${tenantId ? `<input type="hidden" name="tenant" value="${escapeHtml(tenantId)}">` : ''}
+${connections.map((c) => `<button type="submit" name="connection" value="${escapeHtml(c.id)}">${escapeHtml(c.name)}</button>`).join('\n')}
+</form>`,
+  );
+}

@@ -66,6 +66,7 @@ export function checkAssertion(assertion: Element, policy: ResponsePolicy, envel
     else if (nowMs - policy.clockSkewMs >= notOnOrAfter) lastFailure = fail('saml.subject_confirmation_expired', 'the bearer SubjectConfirmationData has expired', { clockDifferenceSeconds: Math.round((notOnOrAfter - nowMs) / 1000) });
     else if (attr(data, 'NotBefore') !== undefined) lastFailure = fail('saml.subject_confirmation_invalid', 'a bearer SubjectConfirmationData must not carry NotBefore');
     // Web SSO profile: in answer to an AuthnRequest, InResponseTo must name it here too.
+    else if (expectedRequestId === undefined && attr(data, 'InResponseTo') !== undefined) lastFailure = fail('saml.in_response_to_unexpected', 'an unsolicited assertion names a request');
     else if (expectedRequestId !== undefined && attr(data, 'InResponseTo') === undefined) lastFailure = fail('saml.in_response_to_missing', 'the SubjectConfirmationData does not say which request it answers');
     else if (expectedRequestId !== undefined && attr(data, 'InResponseTo') !== expectedRequestId) {
       lastFailure = fail('saml.in_response_to_mismatch', 'the SubjectConfirmationData answers another request', { expectedInResponseTo: expectedRequestId, receivedInResponseTo: attr(data, 'InResponseTo') });

@@ -211,10 +211,20 @@ export const SAML_MISCONFIGURATIONS: Readonly<Record<string, Explanation>> = {
     problem: 'An IdP-initiated sign-in (started from the IdP portal or its "Test" button); this connection accepts only sign-ins started from the application.',
     fix: "Start the sign-in from the application. In the IdP, set the application's Sign on URL to the application's login page.",
   },
-  'saml.relay_state_missing': {
+  'saml.idp_initiated_no_target': {
     category: 'replay_or_stale_login',
-    problem: 'The response came without a RelayState: an IdP-initiated sign-in (from the IdP portal or its "Test" button), which the broker does not accept.',
-    fix: "Start the sign-in from the application. In the IdP, set the application's Sign on URL to the application's login page, and leave its Relay State empty.",
+    problem: 'An IdP-initiated sign-in arrived, but neither its RelayState nor the connection names an application (a client with a login-initiation URI allowed for this tenant) to send the person to.',
+    fix: "Set the connection's idpInitiated.relayState to the client id of the application, or set the IdP application's Relay State to that client id; the client needs an initiateLoginUri.",
+  },
+  'saml.user_not_provisioned': {
+    category: 'tenant_mismatch',
+    problem: 'The IdP signed the person in, but Create Users is off for this connection and no user with this user ID exists in the tenant.',
+    fix: 'Create the user in the broker (or turn Create Users on for the connection), and check the User ID type and location match what the IdP sends.',
+  },
+  'saml.user_id_missing': {
+    category: 'missing_claim',
+    problem: 'The response does not carry the attribute the connection reads the user ID from (User ID location: attribute).',
+    fix: "Add the attribute to the IdP application's attribute statements, or set the connection's userIdAttribute to the name the IdP uses.",
   },
   'saml.relay_state_unknown': {
     category: 'replay_or_stale_login',

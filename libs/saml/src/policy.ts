@@ -32,7 +32,7 @@ export function certificateFingerprint(certificate: string): string {
 }
 
 export function responsePolicy(issuer: string, connection: ResolvedConnection, idp: IdpSettings): ResponsePolicy {
-  const sp = spUrls(issuer, connection.id);
+  const sp = spUrls(issuer, connection);
   const requested = connection.authnRequest.requestedAuthnContext;
   return {
     connectionId: connection.id,

@@ -1,4 +1,4 @@
-import { isAllowedDataEncryption, isAllowedDigestAlgorithm, isAllowedKeyTransport, isAllowedSignatureAlgorithm, isSha1 } from './algorithms.ts';
+import { isAllowedDataEncryption, isAllowedDigestAlgorithm, isAllowedKeyTransport, isAllowedOaepDigest, isAllowedSignatureAlgorithm, isSha1 } from './algorithms.ts';
 import { certificateFingerprint, type ResponsePolicy } from './policy.ts';
 import { SamlRejection } from './rejection.ts';
 import { attr, childElements, containsComment, descendants, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
@@ -19,6 +19,8 @@ export interface Envelope {
   issueInstant?: string | undefined;
   /** Fingerprints of certificates carried in KeyInfo (never trusted; shown in diagnostics). */
   keyInfoFingerprints: string[];
+  /** The same, per signature. */
+  keyInfoBySignature: string[][];
   usedSha1: boolean;
 }
 
@@ -62,6 +64,7 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
     inResponseTo: attr(root, 'InResponseTo'),
     issueInstant: attr(root, 'IssueInstant'),
     keyInfoFingerprints: [],
+    keyInfoBySignature: [],
     usedSha1: false,
   });
 
@@ -137,10 +140,16 @@ function checkSignatures(doc: Document, root: Element, assertion: Element | unde
   checkKeyInfo(policy, envelope);
 }
 
+/**
+ * A signature whose KeyInfo carries certificates, none of them pinned, was made with a key this
+ * connection does not trust (typically a rotated IdP certificate). A KeyInfo with the pinned
+ * certificate and its chain is fine. The certificates are never used to verify either way.
+ */
 function checkKeyInfo(policy: ResponsePolicy, envelope: Envelope): void {
-  const unpinned = envelope.keyInfoFingerprints.filter((fp) => !policy.pinnedFingerprints.includes(fp));
-  if (unpinned.length > 0) {
-    throw rejection('saml.certificate_untrusted', 'the response was signed with a certificate this connection does not trust', { receivedFingerprints: unpinned }, envelope);
+  for (const fingerprints of envelope.keyInfoBySignature) {
+    if (fingerprints.length > 0 && !fingerprints.some((fp) => policy.pinnedFingerprints.includes(fp))) {
+      throw rejection('saml.certificate_untrusted', 'the response was signed with a certificate this connection does not trust', { receivedFingerprints: fingerprints }, envelope);
+    }
   }
 }
 
@@ -156,13 +165,15 @@ function checkAlgorithms(signatures: Element[], policy: ResponsePolicy, envelope
       if (isSha1(digest)) envelope.usedSha1 = true;
     }
     if (isSha1(method)) envelope.usedSha1 = true;
-    for (const cert of descendants(signature, NS.ds, 'X509Certificate')) {
+    const fingerprints = descendants(signature, NS.ds, 'X509Certificate').map((cert) => {
       try {
-        envelope.keyInfoFingerprints.push(certificateFingerprint(text(cert)));
+        return certificateFingerprint(text(cert));
       } catch {
-        envelope.keyInfoFingerprints.push('(unreadable certificate)');
+        return '(unreadable certificate)';
       }
-    }
+    });
+    envelope.keyInfoFingerprints.push(...fingerprints);
+    envelope.keyInfoBySignature.push(fingerprints);
   }
 }
 
@@ -182,8 +193,11 @@ function checkEncryption(encryptedAssertion: Element, policy: ResponsePolicy): v
   const dataAlgorithm = attr(firstChild(data ?? encryptedAssertion, NS.xenc, 'EncryptionMethod'), 'Algorithm') ?? '';
   if (!isAllowedDataEncryption(dataAlgorithm)) throw new SamlRejection('saml.encryption_algorithm_forbidden', `data encryption ${dataAlgorithm || '(none)'} is not allowed (AES-GCM only)`, { algorithm: dataAlgorithm });
   for (const key of descendants(encryptedAssertion, NS.xenc, 'EncryptedKey')) {
-    const keyAlgorithm = attr(firstChild(key, NS.xenc, 'EncryptionMethod'), 'Algorithm') ?? '';
+    const method = firstChild(key, NS.xenc, 'EncryptionMethod');
+    const keyAlgorithm = attr(method, 'Algorithm') ?? '';
     if (!isAllowedKeyTransport(keyAlgorithm)) throw new SamlRejection('saml.encryption_algorithm_forbidden', `key transport ${keyAlgorithm || '(none)'} is not allowed (RSA-OAEP only)`, { algorithm: keyAlgorithm });
+    const oaepDigest = attr(method && firstChild(method, NS.ds, 'DigestMethod'), 'Algorithm');
+    if (!isAllowedOaepDigest(oaepDigest)) throw new SamlRejection('saml.encryption_algorithm_forbidden', `RSA-OAEP digest ${oaepDigest ?? ''} is not supported (use the default SHA-1 OAEP digest)`, { algorithm: oaepDigest });
   }
 }
 

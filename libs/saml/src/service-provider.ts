@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Passport } from 'passport';
 import {
@@ -48,9 +48,11 @@ export interface ValidatedAssertion {
 export interface ValidateOptions {
   /**
    * The AuthnRequest ID this response must answer (SP-initiated). It is consumed atomically on
-   * success. Undefined only for IdP-initiated responses, which then rely on the replay cache.
+   * success. Undefined for IdP-initiated responses, which then rely on the replay cache.
    */
   expectedRequestId: string | undefined;
+  /** Accept an unsolicited (IdP-initiated) response: only when the connection enables it. */
+  allowUnsolicited?: boolean;
 }
 
 export interface SamlServiceProvider {
@@ -74,6 +76,8 @@ export interface SamlServiceProvider {
 interface PendingCall {
   connection: ResolvedConnection;
   requestId?: string;
+  /** An IdP-initiated response: there is no request for node-saml to look up. */
+  unsolicited?: boolean;
 }
 
 /**
@@ -84,13 +88,17 @@ interface PendingCall {
 export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServiceProvider {
   const requestTtl = deps.requestTtlSeconds ?? 600;
   const now = deps.now ?? Date.now;
+  // Derived settings per connection version: parsing metadata and certificates once, not per
+  // response. The key changes when the connection does (store-backed connections can be edited).
   const settingsCache = new Map<string, { idp: IdpSettings; policy: ResponsePolicy }>();
   const settingsFor = (connection: ResolvedConnection) => {
-    let settings = settingsCache.get(connection.id);
+    const key = `${connection.id}:${createHash('sha256').update(JSON.stringify(connection)).digest('base64url')}`;
+    let settings = settingsCache.get(key);
     if (!settings) {
       const idp = resolveIdpSettings(connection);
       settings = { idp, policy: responsePolicy(deps.issuer, connection, idp) };
-      settingsCache.set(connection.id, settings);
+      if (settingsCache.size >= 1000) settingsCache.clear();
+      settingsCache.set(key, settings);
     }
     return settings;
   };
@@ -110,7 +118,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   const optionsFor = (call: PendingCall): PassportSamlConfig => {
     const { connection } = call;
     const { idp, policy } = settingsFor(connection);
-    const sp = spUrls(deps.issuer, connection.id);
+    const sp = spUrls(deps.issuer, connection);
     const request = connection.authnRequest;
     return {
       callbackUrl: sp.acsUrl,
@@ -127,7 +135,10 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       identifierFormat: connection.nameIdFormat,
       acceptedClockSkewMs: policy.clockSkewMs,
       maxAssertionAgeMs: policy.maxAssertionAgeMs + policy.clockSkewMs,
-      validateInResponseTo: ValidateInResponseTo.always,
+      // 'always' while building an AuthnRequest makes node-saml save its ID in the store. While
+      // validating, our own checks own InResponseTo (the Response's and the confirmation's must
+      // equal the RelayState's request, consumed atomically), so node-saml's extra lookups go.
+      validateInResponseTo: call.requestId !== undefined ? ValidateInResponseTo.always : ValidateInResponseTo.never,
       requestIdExpirationPeriodMs: requestTtl * 1000,
       cacheProvider,
       forceAuthn: request.forceAuthn,
@@ -162,8 +173,8 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   passport.use('saml', strategy as unknown as Parameters<typeof passport.use>[1]);
 
   /** node-saml's own validation (signature, conditions, audience, InResponseTo known) through passport. */
-  const libraryValidation = (req: Request, res: Response, connection: ResolvedConnection): Promise<Profile> => {
-    pending.set(req, { connection });
+  const libraryValidation = (req: Request, res: Response, connection: ResolvedConnection, unsolicited: boolean): Promise<Profile> => {
+    pending.set(req, { connection, unsolicited });
     return new Promise<Profile>((resolve, reject) => {
       const callback = (error: unknown, user: Profile | false | undefined, info: { message?: string } | undefined) => {
         if (error) return reject(toSamlRejection(error));
@@ -206,12 +217,13 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       try {
         if (typeof encoded !== 'string' || encoded.length === 0) throw new SamlRejection('saml.response_missing', 'no SAMLResponse in the POST body');
         envelope = preflight(encoded, policy);
-        if (options.expectedRequestId === undefined) {
+        const unsolicited = options.expectedRequestId === undefined;
+        if (unsolicited) {
+          if (!options.allowUnsolicited) throw new SamlRejection('saml.unsolicited', 'IdP-initiated responses are not accepted on this connection');
           if (envelope.inResponseTo !== undefined) throw new SamlRejection('saml.in_response_to_unexpected', 'an unsolicited response names a request');
-          throw new SamlRejection('saml.unsolicited', 'IdP-initiated responses are not accepted on this connection');
-        }
-        if (envelope.inResponseTo === undefined) throw new SamlRejection('saml.in_response_to_missing', 'the response does not say which request it answers');
-        if (envelope.inResponseTo !== options.expectedRequestId) {
+        } else if (envelope.inResponseTo === undefined) {
+          throw new SamlRejection('saml.in_response_to_missing', 'the response does not say which request it answers');
+        } else if (envelope.inResponseTo !== options.expectedRequestId) {
           throw new SamlRejection('saml.in_response_to_mismatch', 'the response answers another request', { expectedInResponseTo: options.expectedRequestId, receivedInResponseTo: envelope.inResponseTo });
         }
         // Our checks first, on the one assertion there is (decrypted with the connection's key
@@ -225,12 +237,12 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         if (!assertion) throw new SamlRejection('saml.no_assertion', 'the Response carries no readable assertion');
         const checked = checkAssertion(assertion, policy, envelope, now(), options.expectedRequestId);
         // ...then node-saml verifies the signatures over that same assertion.
-        const profile = await libraryValidation(req, res, connection);
+        const profile = await libraryValidation(req, res, connection, unsolicited);
         if (validatedAssertionId(profile) !== checked.id) throw new SamlRejection('saml.invalid_signature', 'the validated assertion is not the one that was checked');
         // Use up the request ID, then claim the assertion ID (replay cache): of concurrent posts
         // answering one request exactly one gets past, and the losers leave nothing behind. (A
         // replayed assertion with a fresh, valid InResponseTo can only come from the IdP itself.)
-        if ((await deps.store.take(keys.authnRequest(options.expectedRequestId))) === null) {
+        if (options.expectedRequestId !== undefined && (await deps.store.take(keys.authnRequest(options.expectedRequestId))) === null) {
           throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
         }
         const ttlSeconds = Math.max(1, Math.ceil((checked.validUntilMs - now()) / 1000));
@@ -246,7 +258,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
     },
 
     metadata(connection) {
-      const sp = spUrls(deps.issuer, connection.id);
+      const sp = spUrls(deps.issuer, connection);
       return generateServiceProviderMetadata({
         issuer: sp.entityId,
         callbackUrl: sp.acsUrl,

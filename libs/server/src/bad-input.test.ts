@@ -171,7 +171,7 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     expect(accepted.status).toBe(303);
     // The snapshot sees what an accepted response stores (so an empty diff elsewhere means something).
     const added = [...(await snapshot())].filter((key) => !before.has(key)).map((key) => key.split(':').slice(0, 2).join(':'));
-    expect(added).toEqual(expect.arrayContaining(['login:res', 'user:{acme}']));
+    expect(added).toEqual(expect.arrayContaining(['login:res', 'user-by-id:{acme}']));
     expect([...before].some((key) => key.startsWith('saml:relay:'))).toBe(true);
     expect(accepted.location).toMatch(new RegExp(`^${issuer}/interaction/[^/]+/complete\\?result=`));
     const reference = accepted.headers.get('x-request-id');
@@ -232,7 +232,7 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     const unknown = randomBytes(32).toString('base64url'); // shaped like ours, never issued
     await expectAcsRefused(browser, { SAMLResponse: post.SAMLResponse, RelayState: unknown }, 'saml.relay_state_unknown', [unknown]);
     await expectAcsRefused(browser, { SAMLResponse: post.SAMLResponse, RelayState: 'x'.repeat(5000) }, 'saml.relay_state_unknown', ['xxxxxxxx']);
-    await expectAcsRefused(browser, { SAMLResponse: post.SAMLResponse }, 'saml.relay_state_missing');
+    await expectAcsRefused(browser, { SAMLResponse: post.SAMLResponse }, 'saml.unsolicited');
   });
 
   it('refuses a replayed response and RelayState after the login completed', async () => {

@@ -5,6 +5,7 @@ import { errorHandler, healthRoutes, notFound, requestId, securityHeaders } from
 import {
   createClientRegistry,
   createDirectory,
+  importTenants,
   createLoginHandoff,
   createUserRepository,
   type ClientRegistry,
@@ -42,7 +43,8 @@ export interface BrokerDeps {
  */
 export async function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): Promise<BrokerDeps> {
   const { config, store, logger, secrets } = options;
-  const directory = createDirectory(config);
+  await importTenants(store, config.tenants);
+  const directory = createDirectory(store);
   const clients = createClientRegistry(store, { development: config.development });
   await importClients(clients, config.clients);
   const users = createUserRepository(store);
@@ -62,8 +64,8 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
       return {
         sub: user.id,
         email: user.email,
-        // The IdP vouches for the address only as far as the tenant's own directory does.
-        email_verified: user.email === undefined ? undefined : false,
+        // Verified only where the connection's policy says the IdP's directory verifies addresses.
+        email_verified: user.email === undefined ? undefined : (user.connectionId !== undefined && (await directory.connection(user.connectionId))?.connection.emailVerified === true),
         name,
         given_name: user.givenName,
         family_name: user.surname,
@@ -99,6 +101,7 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
       createAuthnRouter({
         config: deps.config,
         directory: deps.directory,
+        clients: deps.clients,
         handoff: deps.handoff,
         users: deps.users,
         serviceProvider: deps.serviceProvider,

@@ -23,11 +23,20 @@ export const keys = {
   oidcUid: (uid: string) => `oidc:uid:${uid}`,
   /** oidc-provider lookup by user code (device flow). */
   oidcUserCode: (userCode: string) => `oidc:user-code:${userCode}`,
+  /** A tenant with its connections. */
+  tenant: (tenantId: string) => `tenant:${tenantId}`,
+  /** Email domain -> tenant id (home-realm discovery). */
+  tenantByDomain: (domain: string) => `tenant-by-domain:${domain}`,
+  /** External id (organization or customer) -> tenant id (login links). */
+  tenantByExternalId: (kind: string, value: string) => `tenant-by-external-id:${kind}:${value}`,
+  /** Connection id -> tenant id. */
+  tenantByConnection: (connectionId: string) => `tenant-by-connection:${connectionId}`,
+  /** A pending broker login for one browser (IdP-initiated SSO, login links), single use. */
+  pendingLogin: (id: string) => `login:pending:${id}`,
   /** An OAuth client registration. */
   client: (clientId: string) => `client:${clientId}`,
   /** A user record. */
   user: (userId: string) => `user:${userId}`,
-  /** The user id for an IdP subject seen through one connection. */
-  userBySubject: (tenantId: string, connectionId: string, subject: string) =>
-    `user:{${tenantId}}:by-subject:${connectionId}:${subject}`,
+  /** The user id for a user identifier (username or federation id) within a tenant. */
+  userByIdentifier: (tenantId: string, type: 'username' | 'federationId', value: string) => `user-by-id:{${tenantId}}:${type}:${value}`,
 } as const;
