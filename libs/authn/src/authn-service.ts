@@ -96,7 +96,8 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     const { connection } = await connectionFrom(req);
     // An interaction of the portal (an app's authorization request) or a login link.
     const kind = typeof req.query['interaction'] === 'string' ? 'interaction' : 'link';
-    const id = String(req.query[kind] ?? '');
+    const raw = req.query[kind];
+    const id = typeof raw === 'string' ? raw : '';
     const request = id ? await handoff.findRequest(kind, id) : undefined;
     if (!request) throw badRequest('login.unknown_interaction', 'This sign-in has expired. Please start again from the application.', { kind, id });
     if (request.connectionId !== connection.id) {

@@ -32,7 +32,7 @@ await importTenants(store, config.tenants);
 const directory = createDirectory(store);
 
 describe('emailDomain', () => {
-  it('is the lowercased domain of an email address', async () => {
+  it('is the lowercased domain of an email address', () => {
     expect(emailDomain('alice@acme.test')).toBe('acme.test');
     expect(emailDomain('Alice@ACME.Test')).toBe('acme.test');
     expect(emailDomain('alice@acme.test ')).toBe('acme.test');
@@ -40,7 +40,7 @@ describe('emailDomain', () => {
     expect(emailDomain('"a@b"@acme.test')).toBe('acme.test');
   });
 
-  it('is undefined for anything that is not an email address', async () => {
+  it('is undefined for anything that is not an email address', () => {
     for (const value of ['', 'alice', '@acme.test', 'alice@', 'alice@localhost', 'alice@acme', 'alice@acme.t', 'alice@ac me.test', 'alice@acme.test/evil', 'alice@acme_test.com']) {
       expect(emailDomain(value), value).toBeUndefined();
     }

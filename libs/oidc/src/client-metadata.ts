@@ -13,7 +13,7 @@ export function clientMetadata(client: ClientRecord): ClientMetadata {
     response_types: ['code'],
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     ...(client.clientSecret ? { client_secret: client.clientSecret } : {}),
-    ...(client.jwks ? { jwks: client.jwks as ClientMetadata['jwks'] } : {}),
+    ...(client.jwks ? { jwks: client.jwks } : {}),
     ...(client.initiateLoginUri ? { initiate_login_uri: client.initiateLoginUri } : {}),
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     // Broker metadata (extraClientMetadata): read back by the portal, CORS and TTL policies.

@@ -56,7 +56,7 @@ interface BrokerClientMetadata {
   first_party?: boolean;
   token_ttl?: ClientRecord['ttl'];
 }
-const brokerMetadata = (client: unknown): BrokerClientMetadata => (client ?? {}) as BrokerClientMetadata;
+const brokerMetadata = (client: unknown): BrokerClientMetadata => (client ?? {});
 
 /** Paths of the OAuth endpoints, shared by the portal, the token service and the ingress. */
 export const OIDC_ROUTES = {
