@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import * as oidc from 'openid-client';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { redisTestSupport } from '@broker/store/testing';
-import { SPLIT_PROCESS_NAMES, startSplitCluster, TestBrowser, type Page, type SplitCluster } from '@broker/testing';
+import { SPLIT_PROCESS_NAMES, startSplitCluster, TestBrowser, type Page, type SplitCluster, type SplitClusterClient, type SplitClusterOptions } from '@broker/testing';
 
 export const redisUrl = redisTestSupport.redisTestUrl();
 /** Probed once per test file, before the suites are declared (describe.skipIf needs it). */
@@ -25,12 +25,15 @@ export interface ClusterHandle {
   redisKeys(pattern?: string): Promise<string[]>;
 }
 
+/** What a test file may add to its cluster: clients, resource servers, signing keys. */
+export type ClusterOptions = Omit<SplitClusterOptions, 'redisUrl' | 'keyPrefix' | 'logDir'>;
+
 /**
  * Start the split cluster in beforeAll (one per test file, its own Redis key prefix) and stop it
  * in afterAll, deleting every key under the prefix. When a test fails, the processes' output is
  * written to stderr. E2E_LOG_DIR=<dir> also keeps each process's output in <dir>/<name>.log.
  */
-export function useSplitCluster(): ClusterHandle {
+export function useSplitCluster(options: ClusterOptions = {}): ClusterHandle {
   const keyPrefix = `e2e:${randomUUID()}:`;
   let cluster: SplitCluster | undefined;
   let admin: Redis | undefined;
@@ -39,11 +42,12 @@ export function useSplitCluster(): ClusterHandle {
     redisTestSupport.requireRedisInCi(redisUp, redisUrl);
     admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     const logDir = process.env['E2E_LOG_DIR'];
-    cluster = await startSplitCluster({ redisUrl, keyPrefix, ...(logDir ? { logDir } : {}) });
+    cluster = await startSplitCluster({ ...options, redisUrl, keyPrefix, ...(logDir ? { logDir } : {}) });
   }, 60_000);
 
   afterEach(({ task }) => {
-    if (task.result?.state !== 'fail' || !cluster) return;
+    // (An `it.fails` test, one expected to fail, has failed as expected here: nothing to show.)
+    if (task.result?.state !== 'fail' || task.fails || !cluster) return;
     const running = cluster;
     const dump = SPLIT_PROCESS_NAMES.map((name) => `--- ${name} ---\n${running.logs(name).slice(-6_000)}`).join('\n');
     process.stderr.write(`\n[e2e] "${task.name}" failed; split cluster output:\n${dump}\n`);
@@ -87,9 +91,12 @@ async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
   for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
 }
 
-/** The relying party: openid-client configured from the issuer's discovery document. */
-export function discover(cluster: SplitCluster, clientId: string, auth: oidc.ClientAuth = oidc.None()): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(cluster.issuer), clientId, undefined, auth, {
+/**
+ * The relying party: openid-client configured from the issuer's discovery document. `metadata`
+ * adds client metadata, e.g. `{ id_token_signed_response_alg: 'ES256' }`.
+ */
+export function discover(cluster: SplitCluster, clientId: string, auth: oidc.ClientAuth = oidc.None(), metadata?: Partial<oidc.ClientMetadata>): Promise<oidc.Configuration> {
+  return oidc.discovery(new URL(cluster.issuer), clientId, metadata, auth, {
     // The test issuer is http://localhost; production issuers are https. Non-repudiation checks:
     // openid-client also verifies the ID token's signature against the issuer's JWKS.
     execute: [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks],
@@ -148,7 +155,19 @@ export interface SignIn {
  * issuer origin (authn-service) -> portal (interaction complete, authorization resume) -> the
  * redirect URI. Stops there: nothing listens at the redirect URI.
  */
-export async function signIn(cluster: SplitCluster, request: AuthorizationRequest, person: Person, options: { expectEmailPage: boolean }): Promise<SignIn> {
+export async function signIn(
+  cluster: SplitCluster,
+  request: AuthorizationRequest,
+  person: Person,
+  options: {
+    expectEmailPage: boolean;
+    /**
+     * After the login, a second interaction for consent (prompt=consent), which the portal
+     * grants without a page for first-party clients before resuming the authorization.
+     */
+    expectConsentStep?: boolean;
+  },
+): Promise<SignIn> {
   const { issuer, idpUrl } = cluster;
   const browser = new TestBrowser();
   const hops: Page[] = [];
@@ -220,8 +239,21 @@ export async function signIn(cluster: SplitCluster, request: AuthorizationReques
   expect(next.origin).toBe(issuer);
   expect(next.pathname).toBe(`/authorize/${uid ?? ''}`);
 
-  // 7. The resumed authorization request answers with the code at the redirect URI.
+  // 7. The resumed authorization request answers with the code at the redirect URI (after a
+  //    consent interaction the portal finishes at once, when prompt=consent asks for one).
   page = await go(browser.get(next.href));
+  if (options.expectConsentStep) {
+    next = redirectTo(page);
+    expect(next.origin).toBe(issuer);
+    const consentUid = /^\/interaction\/([^/]+)$/.exec(next.pathname)?.[1];
+    expect(consentUid, `consent interaction URL: ${next.href}`).toBeDefined();
+    page = await go(browser.get(next.href));
+    expect(page.body).not.toContain('<form');
+    next = redirectTo(page);
+    expect(next.origin).toBe(issuer);
+    expect(next.pathname).toBe(`/authorize/${consentUid ?? ''}`);
+    page = await go(browser.get(next.href));
+  }
   const callback = redirectTo(page);
   expect(`${callback.origin}${callback.pathname}`).toBe(request.redirectUri);
   expect(callback.searchParams.get('code')).toBeTruthy();
@@ -250,3 +282,42 @@ export async function postToken(cluster: SplitCluster, form: Record<string, stri
 
 /** The redirect URI a code was issued for: the callback URL without its query. */
 export const redirectUriOf = (callback: URL): string => `${callback.origin}${callback.pathname}`;
+
+/** The origin of the e2e SPA: where it runs in the browser, and its only CORS origin. */
+export const SPA_ORIGIN = 'http://localhost:5173';
+/** A browser app (public, PKCE), allowed to call the token, userinfo and revocation endpoints from SPA_ORIGIN. */
+export const SPA_CLIENT: SplitClusterClient = {
+  clientId: 'e2e-spa',
+  displayName: 'E2E single-page app',
+  kind: 'spa',
+  redirectUris: [`${SPA_ORIGIN}/callback`],
+  corsOrigins: [SPA_ORIGIN],
+  allowedTenants: ['acme'],
+};
+/** Client metadata openid-client needs for the broker's default ID token signature. */
+export const ES256_CLIENT: Partial<oidc.ClientMetadata> = { id_token_signed_response_alg: 'ES256' };
+
+/** What a promise rejected with, or undefined when it fulfilled (for asserting on errors). */
+export const rejection = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+
+/**
+ * Send every request of an openid-client configuration with an Origin header, as a browser app
+ * would; `onResponse` sees each response (its CORS headers, say).
+ */
+export function sendOrigin(config: oidc.Configuration, origin: string, onResponse?: (url: URL, response: Response) => void): void {
+  config[oidc.customFetch] = async (url, options) => {
+    const response = await fetch(url, { ...options, body: options.body as RequestInit['body'], headers: { ...options.headers, origin } });
+    onResponse?.(new URL(url), response);
+    return response;
+  };
+}
+
+/** The `error` of a WWW-Authenticate challenge openid-client threw (e.g. invalid_token at userinfo). */
+export function challengeError(error: unknown): string | undefined {
+  if (!(error instanceof oidc.WWWAuthenticateChallengeError)) return undefined;
+  return error.cause[0]?.parameters.error;
+}

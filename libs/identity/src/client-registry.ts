@@ -68,6 +68,11 @@ export interface ClientRegistry {
   /** Validate and store a client (create or replace). Throws ClientRuleError. */
   register(client: ClientRecord): Promise<void>;
   find(clientId: string): Promise<ClientRecord | undefined>;
+  /**
+   * Whether some SPA client registered this browser origin. CORS preflights arrive before any
+   * client is known, so they are answered from this index.
+   */
+  isCorsOrigin(origin: string): Promise<boolean>;
 }
 
 /** The client registry in the store; the configuration file is imported into it at start. */
@@ -77,10 +82,12 @@ export function createClientRegistry(store: Store, options: RedirectRuleOptions)
       const problems = clientProblems(client, options);
       if (problems.length) throw new ClientRuleError(client.clientId, problems);
       await store.set(keys.client(client.clientId), JSON.stringify(client));
+      await Promise.all(client.corsOrigins.map((origin) => store.set(keys.corsOrigin(origin), '1')));
     },
     async find(clientId) {
       const value = await store.get(keys.client(clientId));
       return value === null ? undefined : (JSON.parse(value) as ClientRecord);
     },
+    isCorsOrigin: async (origin) => (await store.get(keys.corsOrigin(origin))) !== null,
   };
 }

@@ -143,6 +143,9 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       cacheProvider,
       forceAuthn: request.forceAuthn,
       authnRequestBinding: request.binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
+      // The HTTP-POST binding carries the request base64-encoded, not deflated (SAML Bindings 3.5.4);
+      // node-saml deflates unless told not to.
+      skipRequestCompression: request.binding === 'post',
       ...(request.requestedAuthnContext
         ? { disableRequestedAuthnContext: false, authnContext: request.requestedAuthnContext.classRefs, racComparison: request.requestedAuthnContext.comparison }
         : { disableRequestedAuthnContext: true }),
@@ -266,6 +269,9 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         wantAssertionsSigned: connection.wantAssertionsSigned,
         decryptionCert: connection.sp.encryption?.certificate ?? null,
         publicCerts: connection.sp.signing?.certificate ?? null,
+        // node-saml publishes the certificates only when it sees the keys (it never uses them here).
+        ...(connection.sp.signing ? { privateKey: connection.sp.signing.privateKey } : {}),
+        ...(connection.sp.encryption ? { decryptionPvk: connection.sp.encryption.privateKey } : {}),
       });
     },
 

@@ -95,7 +95,7 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestId(), securityHeaders(), healthRoutes(() => deps.store.ping()));
-  if (parts.includes('token')) app.use(createTokenServiceRouter({ provider: deps.provider }));
+  if (parts.includes('token')) app.use(createTokenServiceRouter({ provider: deps.provider, isCorsOrigin: (origin) => deps.clients.isCorsOrigin(origin) }));
   if (parts.includes('authn')) {
     app.use(
       createAuthnRouter({

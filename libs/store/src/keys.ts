@@ -33,6 +33,8 @@ export const keys = {
   tenantByConnection: (connectionId: string) => `tenant-by-connection:${connectionId}`,
   /** A pending broker login for one browser (IdP-initiated SSO, login links), single use. */
   pendingLogin: (id: string) => `login:pending:${id}`,
+  /** A browser origin some SPA client registered (answers CORS preflights). */
+  corsOrigin: (origin: string) => `cors-origin:${origin}`,
   /** An OAuth client registration. */
   client: (clientId: string) => `client:${clientId}`,
   /** A user record. */

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrokerConfigInput } from '@broker/config';
-import { generateSigningJwks } from '@broker/oidc';
+import { generateSigningJwks, type SigningJwks } from '@broker/oidc';
 
 /**
  * The broker in split mode as separate processes, for end-to-end tests and local runs: the
@@ -21,6 +21,11 @@ export const SPLIT_PROCESS_NAMES: readonly SplitProcessName[] = ['auth-portal', 
 
 /** A client entry of the broker configuration file, as written. */
 export type SplitClusterClient = BrokerConfigInput['clients'][number];
+/** A resource server entry of the broker configuration file, as written. */
+export type SplitClusterResourceServer = NonNullable<BrokerConfigInput['resourceServers']>[number];
+/** The three broker processes (they read the broker configuration; the dev IdP and proxy do not). */
+export type BrokerProcessName = 'auth-portal' | 'authn-service' | 'token-service';
+export const BROKER_PROCESS_NAMES: readonly BrokerProcessName[] = ['auth-portal', 'authn-service', 'token-service'];
 
 export interface SplitClusterPorts {
   /** The dev proxy: the public origin and issuer `http://localhost:<proxy>`. */
@@ -46,6 +51,23 @@ export interface SplitClusterOptions {
   startTimeoutMs?: number;
   /** LOG_LEVEL of every process (default info). */
   logLevel?: string;
+  /**
+   * The broker's private signing JWKS (`secrets.signingKeys`): the first key of each algorithm
+   * signs, all are published at /jwks. Default: an RS256 and an ES256 key generated at start.
+   */
+  signingKeys?: SigningJwks;
+  /** `resourceServers` of the broker configuration (default none). */
+  resourceServers?: SplitClusterResourceServer[];
+  /**
+   * More environment variables for some processes, e.g. `{ 'token-service': { NODE_OPTIONS:
+   * '--cpu-prof --cpu-prof-dir=/tmp/prof' } }` (passed through tsx to the app's node process).
+   */
+  env?: Partial<Record<SplitProcessName, Record<string, string>>>;
+}
+
+export interface SplitClusterRestartOptions {
+  /** A new signing JWKS, written to the configuration before the broker processes start again. */
+  signingKeys?: SigningJwks;
 }
 
 export interface SplitCluster {
@@ -64,6 +86,17 @@ export interface SplitCluster {
   logs(name: SplitProcessName): string;
   /** The JSON log lines (pino) a process wrote so far; other lines are left out. */
   logEntries(name: SplitProcessName): Array<Record<string, unknown>>;
+  /**
+   * The pid of the node process that runs the app (the child of the tsx launcher, found in
+   * /proc), for reading its CPU time; undefined when it cannot be found (no /proc, not running).
+   */
+  nodePid(name: SplitProcessName): number | undefined;
+  /**
+   * Stop auth-portal, authn-service and token-service, optionally replace the signing JWKS, and
+   * start them again on the same ports, configuration and Redis key prefix (as a deployment
+   * would); the dev IdP and the dev proxy keep running. Resolves once all three serve again.
+   */
+  restart(options?: SplitClusterRestartOptions): Promise<void>;
   /** SIGTERM to every process, SIGKILL to those still running 5 s later; removes configDir. */
   stop(): Promise<void>;
 }
@@ -98,7 +131,15 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
   const issuer = `http://localhost:${ports.proxy}`;
   const idpUrl = `http://localhost:${ports.idp}`;
   const configDir = await mkdtemp(join(tmpdir(), 'broker-split-'));
-  const { brokerConfigPath, devIdpConfigPath } = await writeConfigs({ configDir, issuer, idpUrl, idpPort: ports.idp, clients: options.clients ?? [] });
+  const { brokerConfigPath, devIdpConfigPath, signingKeysPath } = await writeConfigs({
+    configDir,
+    issuer,
+    idpUrl,
+    idpPort: ports.idp,
+    clients: options.clients ?? [],
+    resourceServers: options.resourceServers ?? [],
+    signingKeys: options.signingKeys ?? (await generateSigningJwks()),
+  });
   if (options.logDir) await mkdir(options.logDir, { recursive: true });
 
   const common: NodeJS.ProcessEnv = {
@@ -115,16 +156,17 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
     BROKER_CONFIG: brokerConfigPath,
   });
   const envs: Record<SplitProcessName, NodeJS.ProcessEnv> = {
-    'auth-portal': broker(ports.portal),
-    'authn-service': broker(ports.authn),
-    'token-service': broker(ports.token),
-    'dev-idp': { ...common, PORT: String(ports.idp), DEV_IDP_CONFIG: devIdpConfigPath },
+    'auth-portal': { ...broker(ports.portal), ...options.env?.['auth-portal'] },
+    'authn-service': { ...broker(ports.authn), ...options.env?.['authn-service'] },
+    'token-service': { ...broker(ports.token), ...options.env?.['token-service'] },
+    'dev-idp': { ...common, PORT: String(ports.idp), DEV_IDP_CONFIG: devIdpConfigPath, ...options.env?.['dev-idp'] },
     'dev-proxy': {
       ...common,
       PORT: String(ports.proxy),
       PORTAL_URL: `http://127.0.0.1:${ports.portal}`,
       AUTHN_URL: `http://127.0.0.1:${ports.authn}`,
       TOKEN_URL: `http://127.0.0.1:${ports.token}`,
+      ...options.env?.['dev-proxy'],
     },
   };
 
@@ -160,19 +202,42 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
     // Through the proxy to the token service: the public origin works end to end.
     ['dev-proxy', `${issuer}/.well-known/openid-configuration`],
   ];
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
-  try {
+  const waitForAll = async (names: readonly SplitProcessName[]): Promise<void> => {
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
     await Promise.all(
-      readiness.map(([name, url]) => {
-        const managed = processes.get(name);
-        if (!managed) throw new Error(`split cluster: ${name} was not started`);
-        return waitUntilReady(managed, url, deadline);
-      }),
+      readiness
+        .filter(([name]) => names.includes(name))
+        .map(([name, url]) => {
+          const managed = processes.get(name);
+          if (!managed) throw new Error(`split cluster: ${name} was not started`);
+          return waitUntilReady(managed, url, deadline);
+        }),
     );
+  };
+  try {
+    await waitForAll(SPLIT_PROCESS_NAMES);
   } catch (error) {
     await stop();
     throw error;
   }
+
+  let restarting: Promise<void> | undefined;
+  const restart = async (restartOptions: SplitClusterRestartOptions = {}): Promise<void> => {
+    if (stopping) throw new Error('split cluster: restart() after stop()');
+    if (restarting) throw new Error('split cluster: a restart is already under way');
+    restarting = (async () => {
+      await Promise.all(BROKER_PROCESS_NAMES.map((name) => processes.get(name)).map((managed) => (managed ? stopProcess(managed) : Promise.resolve())));
+      if (restartOptions.signingKeys) await writeFile(signingKeysPath, JSON.stringify(restartOptions.signingKeys), { mode: 0o600 });
+      for (const name of BROKER_PROCESS_NAMES) processes.set(name, launch(name, envs[name], options.logDir, processes.get(name)?.output));
+      // The broker processes, and the dev proxy's route to the token service.
+      await waitForAll([...BROKER_PROCESS_NAMES, 'dev-proxy']);
+    })();
+    try {
+      await restarting;
+    } finally {
+      restarting = undefined;
+    }
+  };
 
   return {
     issuer,
@@ -184,6 +249,11 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
     demoBackendSecret: DEMO_BACKEND_SECRET,
     logs: output,
     logEntries: (name) => parseJsonLines(output(name)),
+    nodePid: (name) => {
+      const managed = processes.get(name);
+      return managed && !managed.done && managed.child.pid !== undefined ? appPid(managed.child.pid) : undefined;
+    },
+    restart,
     stop,
   };
 }
@@ -227,11 +297,13 @@ async function writeConfigs(input: {
   idpUrl: string;
   idpPort: number;
   clients: SplitClusterClient[];
-}): Promise<{ brokerConfigPath: string; devIdpConfigPath: string }> {
+  resourceServers: SplitClusterResourceServer[];
+  signingKeys: SigningJwks;
+}): Promise<{ brokerConfigPath: string; devIdpConfigPath: string; signingKeysPath: string }> {
   const { configDir, issuer, idpUrl } = input;
   const demo = (file: string): string => join(workspaceRoot, 'config', 'demo', 'dev-idp', file);
   const signingKeysPath = join(configDir, 'signing-keys.json');
-  await writeFile(signingKeysPath, JSON.stringify(await generateSigningJwks()), { mode: 0o600 });
+  await writeFile(signingKeysPath, JSON.stringify(input.signingKeys), { mode: 0o600 });
 
   const brokerConfig: BrokerConfigInput = {
     issuer,
@@ -282,6 +354,7 @@ async function writeConfigs(input: {
       },
       ...input.clients,
     ],
+    ...(input.resourceServers.length ? { resourceServers: input.resourceServers } : {}),
   };
   const devIdpConfig = {
     entityId: `${idpUrl}/metadata`,
@@ -298,10 +371,28 @@ async function writeConfigs(input: {
   const devIdpConfigPath = join(configDir, 'dev-idp.json');
   await writeFile(brokerConfigPath, `${JSON.stringify(brokerConfig, null, 2)}\n`, { mode: 0o600 });
   await writeFile(devIdpConfigPath, `${JSON.stringify(devIdpConfig, null, 2)}\n`);
-  return { brokerConfigPath, devIdpConfigPath };
+  return { brokerConfigPath, devIdpConfigPath, signingKeysPath };
 }
 
-function launch(name: SplitProcessName, env: NodeJS.ProcessEnv, logDir: string | undefined): Managed {
+/**
+ * The node process running the app: tsx's CLI (the launcher) starts it as its only child. Read
+ * from /proc/<pid>/task/<tid>/children (Linux); the launcher's own pid when it has no child.
+ */
+function appPid(launcherPid: number): number | undefined {
+  try {
+    for (const task of readdirSync(`/proc/${launcherPid}/task`)) {
+      const children = readFileSync(`/proc/${launcherPid}/task/${task}/children`, 'utf8').trim();
+      const first = children.split(/\s+/).find((pid) => pid !== '');
+      if (first !== undefined) return Number(first);
+    }
+    return launcherPid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `output` carries on an earlier run's captured output (restart()). */
+function launch(name: SplitProcessName, env: NodeJS.ProcessEnv, logDir: string | undefined, output: string[] = []): Managed {
   // detached: its own process group, so SIGKILL also reaches the node process tsx starts.
   const child = spawn(join(workspaceRoot, 'node_modules', '.bin', 'tsx'), [MAIN_FILES[name]], {
     cwd: workspaceRoot,
@@ -310,7 +401,6 @@ function launch(name: SplitProcessName, env: NodeJS.ProcessEnv, logDir: string |
     detached: true,
   });
   const file = logDir ? createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }) : undefined;
-  const output: string[] = [];
   const record = (chunk: Buffer): void => {
     const text = chunk.toString('utf8');
     output.push(text);

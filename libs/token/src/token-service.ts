@@ -18,9 +18,22 @@ export const isTokenServicePath = (path: string): boolean => TOKEN_PATHS.has(pat
  * and discovery, from the same
  * oidc-provider configuration as the portal. Every other path falls through (404 in split mode).
  */
-export function createTokenServiceRouter(deps: { provider: Provider }): Router {
+/** Endpoints SPAs call from the browser (oidc-provider's clientBasedCORS decides per client). */
+const CORS_PATHS = new Set<string>([OIDC_ROUTES.token, OIDC_ROUTES.userinfo, OIDC_ROUTES.revocation]);
+
+export function createTokenServiceRouter(deps: { provider: Provider; isCorsOrigin: (origin: string) => Promise<boolean> }): Router {
   const router = express.Router();
   const callback = deps.provider.callback() as RequestHandler;
+  // oidc-provider answers every CORS preflight before it knows the client; answer preflights from
+  // origins no SPA registered ourselves, without CORS headers, so the browser stops there.
+  router.options([...CORS_PATHS], async (req, res, next) => {
+    const origin = req.get('origin');
+    if (origin && !(await deps.isCorsOrigin(origin))) {
+      res.status(204).end();
+      return;
+    }
+    next();
+  });
   router.use((req, res, next) => {
     if (isTokenServicePath(req.path)) {
       callback(req, res, next);
