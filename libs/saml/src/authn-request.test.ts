@@ -38,7 +38,7 @@ const server = express()
   .get('/login/:connection', async (req, res) => {
     const connection = connections[req.params.connection];
     if (!connection) return void res.status(404).end();
-    await sp.sendToIdp(req, res, { connection, requestId: String(req.query['id']), relayState: 'relay-123' });
+    await sp.sendToIdp(req, res, { connection, requestId: typeof req.query['id'] === 'string' ? req.query['id'] : '', relayState: 'relay-123' });
   })
   .listen(0, '127.0.0.1');
 
