@@ -14,7 +14,8 @@ export function clientMetadata(client: ClientRecord): ClientMetadata {
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     ...(client.clientSecret ? { client_secret: client.clientSecret } : {}),
     ...(client.jwks ? { jwks: client.jwks } : {}),
-    ...(client.initiateLoginUri ? { initiate_login_uri: client.initiateLoginUri } : {}),
+    // initiate_login_uri stays in the registry: the broker (not oidc-provider) sends people there,
+    // and oidc-provider would refuse the http loopback URIs development mode allows.
     id_token_signed_response_alg: client.idTokenSignedResponseAlg,
     // Broker metadata (extraClientMetadata): read back by the portal, CORS and TTL policies.
     client_kind: client.kind,

@@ -63,3 +63,6 @@ export type {
   SignTarget,
   XswVariant,
 } from './saml-response-builder.ts';
+export { startMain } from './main-process.ts';
+export type { MainProcess } from './main-process.ts';
+export { describeSplitMain } from './split-main-suite.ts';
