@@ -55,6 +55,23 @@ describe('loadDevIdpConfig', () => {
     );
   });
 
+  it('reads per-user attributes and authentication context, and per-SP attribute profiles', async () => {
+    const withExtras = {
+      ...valid,
+      users: [{ ...valid.users[0], attributes: { uid: 'u-1', role: ['a', 'b'] }, authnContextClassRef: 'https://refeds.org/profile/mfa' }],
+      serviceProviders: [...valid.serviceProviders, { entityId: 'urn:test:azure-sp', acsUrls: ['http://localhost:3000/acs2'], attributeProfile: 'azure' }],
+    };
+    const config = await loadDevIdpConfig(await write('extras.yaml', stringify(withExtras)));
+    expect(config.users[0]?.attributes).toEqual({ uid: 'u-1', role: ['a', 'b'] });
+    expect(config.users[0]?.authnContextClassRef).toBe('https://refeds.org/profile/mfa');
+    expect(config.serviceProviders.map((sp) => sp.attributeProfile)).toEqual([undefined, 'azure']);
+
+    const badProfile = { ...valid, serviceProviders: [{ ...valid.serviceProviders[0], attributeProfile: 'okta' }] };
+    await expect(loadDevIdpConfig(await write('bad-profile.yaml', stringify(badProfile)))).rejects.toThrow(/serviceProviders\.0\.attributeProfile/);
+    const badAttribute = { ...valid, users: [{ ...valid.users[0], attributes: { uid: 42 } }] };
+    await expect(loadDevIdpConfig(await write('bad-attribute.yaml', stringify(badAttribute)))).rejects.toThrow(/users\.0\.attributes\.uid/);
+  });
+
   it('names an unreadable key file', async () => {
     const path = await write('nokey.yaml', stringify({ ...valid, signing: { ...valid.signing, keyFile: 'missing.pem' } }));
     const error: unknown = await loadDevIdpConfig(path).catch((e: unknown) => e);

@@ -11,12 +11,25 @@ const userSchema = z.object({
   givenName: z.string().min(1),
   surname: z.string().min(1),
   groups: z.array(z.string().min(1)).optional(),
+  /**
+   * More attributes sent as they are, after the SP's profile attributes (one with the same name
+   * replaces the profile's): `{ uid: 'a-1001', role: ['admin', 'auditor'] }`.
+   */
+  attributes: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)])).optional(),
+  /** The AuthnContextClassRef of this user's logins (default PasswordProtectedTransport), e.g. an MFA class. */
+  authnContextClassRef: z.string().min(1).optional(),
 });
 
 const serviceProviderSchema = z.object({
   entityId: z.string().min(1),
   // The first URL is used when an AuthnRequest names no ACS URL.
   acsUrls: z.array(z.url({ protocol: /^https?$/ })).min(1),
+  /**
+   * Which attribute names and NameID this SP gets: `default` (email, givenName, surname, groups;
+   * the email as an emailAddress NameID) or `azure` (Entra ID's claim URIs and a persistent,
+   * opaque NameID per user and SP). Absent: default.
+   */
+  attributeProfile: z.enum(['default', 'azure']).optional(),
 });
 
 /** The config file as written: key and certificate are file paths relative to the file. */
@@ -39,6 +52,7 @@ const fileConfigSchema = z.object({
 export type DevIdpFileConfig = z.infer<typeof fileConfigSchema>;
 export type DevIdpUser = z.infer<typeof userSchema>;
 export type DevIdpServiceProvider = z.infer<typeof serviceProviderSchema>;
+export type DevIdpAttributeProfile = NonNullable<DevIdpServiceProvider['attributeProfile']>;
 
 /** The loaded config `createDevIdp` takes: like the file, but with the PEM texts instead of paths. */
 export interface DevIdpConfig extends Omit<DevIdpFileConfig, 'signing'> {

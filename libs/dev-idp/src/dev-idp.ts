@@ -18,8 +18,9 @@ const PENDING_TTL_MS = 10 * 60 * 1000;
 
 /**
  * A small SAML 2.0 IdP standing in for an outside system such as Okta: metadata, SSO over the
- * HTTP-Redirect and HTTP-POST bindings, a password form, and a signed Response delivered by
- * HTTP-POST. It keeps no session, so every login shows the form.
+ * HTTP-Redirect and HTTP-POST bindings, IdP-initiated SSO (`GET /idp-initiated?sp=<entity
+ * id>&RelayState=`), a password form, and a signed Response delivered by HTTP-POST, with each
+ * SP's attribute profile. It keeps no session, so every login shows the form.
  */
 export function createDevIdp({ config, logger }: DevIdpDeps): Express {
   const saml = createSamlIdp(config);
@@ -69,6 +70,22 @@ export function createDevIdp({ config, logger }: DevIdpDeps): Express {
   app.get('/sso', sso('redirect'));
   app.post('/sso', sso('post'));
 
+  // IdP-initiated SSO, as an IdP's app launcher starts it: no AuthnRequest, so the Response
+  // answers none (no InResponseTo) and goes to the SP's first ACS URL, with the RelayState given.
+  app.get('/idp-initiated', (req, res) => {
+    const entityId = stringField(req.query, 'sp') ?? '';
+    const relayState = stringField(req.query, 'RelayState') || undefined;
+    const sp = serviceProviders.get(entityId);
+    if (!sp) {
+      log.warn({ sp: entityId }, 'IdP-initiated login for an unknown service provider');
+      return sendError(res, 400, 'Unknown service provider', entityId ? `"${entityId}" is not configured in this IdP.` : 'The sp parameter (the SP entity ID) is missing.');
+    }
+    const acsUrl = sp.acsUrls[0] ?? '';
+    const pendingId = pending.add({ spEntityId: sp.entityId, acsUrl, relayState });
+    log.info({ sp: sp.entityId }, 'IdP-initiated login started');
+    sendHtml(res, 200, (nonce) => loginPage({ pendingId, spEntityId: sp.entityId, nonce }));
+  });
+
   app.post('/login', async (req, res) => {
     const body: unknown = req.body;
     const pendingId = stringField(body, 'pendingId') ?? '';
@@ -87,8 +104,9 @@ export function createDevIdp({ config, logger }: DevIdpDeps): Express {
     if (!pending.take(pendingId)) {
       return sendError(res, 400, 'Login expired', 'This login has already been used.');
     }
-    const samlResponse = await saml.createLoginResponse({ user, ...request });
-    log.info({ username, sp: request.spEntityId, requestId: request.requestId }, 'login succeeded');
+    const attributeProfile = serviceProviders.get(request.spEntityId)?.attributeProfile;
+    const samlResponse = await saml.createLoginResponse({ user, ...request, attributeProfile });
+    log.info({ username, sp: request.spEntityId, requestId: request.requestId, idpInitiated: request.requestId === undefined }, 'login succeeded');
     sendHtml(res, 200, (nonce) =>
       autoPostPage({ acsUrl: request.acsUrl, samlResponse, relayState: request.relayState, nonce }),
     );

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 
-/** An AuthnRequest accepted at /sso and waiting for the user to sign in. */
+/** An AuthnRequest accepted at /sso (or an IdP-initiated login) waiting for the user to sign in. */
 export interface PendingRequest {
-  /** The AuthnRequest ID, echoed as InResponseTo. */
-  requestId: string;
+  /** The AuthnRequest ID, echoed as InResponseTo; undefined for an IdP-initiated login. */
+  requestId?: string | undefined;
   spEntityId: string;
   acsUrl: string;
   relayState?: string;

@@ -1,23 +1,38 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 // samlify is CommonJS and its index re-exports are invisible to Node's ESM named-export
 // detection (e.g. `SamlLib`), so take the whole module as the default import.
 import samlify from 'samlify';
 import type { IdentityProviderInstance, ServiceProviderInstance } from 'samlify';
-import type { DevIdpConfig, DevIdpUser } from './config.ts';
+import type { DevIdpAttributeProfile, DevIdpConfig, DevIdpUser } from './config.ts';
 
 const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
 const BINDING_REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
+const NAMEID_PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
 const ATTRNAME_BASIC = 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic';
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+const PASSWORD_PROTECTED_TRANSPORT = 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
 /** How long the assertion is valid: the SP must consume it within this window. */
 const ASSERTION_LIFETIME_MS = 5 * 60 * 1000;
 
+/** Entra ID's (Azure AD's) claim URIs, as its SAML apps send them by default. */
+export const AZURE_CLAIMS = {
+  emailAddress: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+  givenName: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname',
+  surname: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname',
+  name: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
+  objectIdentifier: 'http://schemas.microsoft.com/identity/claims/objectidentifier',
+  groups: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups',
+} as const;
+
 // The whole Response, so that the AuthnStatement and the placement of the attributes are ours.
-// samlify fills `{AttributeStatement}` at construction from `attributes` below (which become
-// `{attrEmail}`-style tags); `{GroupsAttribute}` is our slot for the optional, multi-valued
-// `groups`, which samlify's one-value-per-attribute template cannot express. Attributes whose tag
-// value is undefined (SessionNotOnOrAfter) are dropped by samlify's replaceTagsByValue.
+// `{DevIdpAttributes}` is our slot for the attribute statement, filled after samlify's tag pass
+// (so attribute text is never re-scanned for tags), because samlify's one-value-per-attribute
+// template fixed at construction can express neither multi-valued attributes nor a per-SP
+// attribute profile. Tags whose value is undefined are dropped by samlify's replaceTagsByValue,
+// attribute and all: SessionNotOnOrAfter, and both InResponseTo for an unsolicited (IdP-initiated)
+// response.
+const ATTRIBUTES_SLOT = '{DevIdpAttributes}';
 const RESPONSE_TEMPLATE = [
   '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"',
   ' ID="{ID}" Version="2.0" IssueInstant="{IssueInstant}" Destination="{Destination}" InResponseTo="{InResponseTo}">',
@@ -33,20 +48,14 @@ const RESPONSE_TEMPLATE = [
   '<saml:Conditions NotBefore="{NotBefore}" NotOnOrAfter="{NotOnOrAfter}">',
   '<saml:AudienceRestriction><saml:Audience>{Audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions>',
   '<saml:AuthnStatement AuthnInstant="{IssueInstant}" SessionIndex="{SessionIndex}" SessionNotOnOrAfter="{SessionNotOnOrAfter}">',
-  '<saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext>',
+  '<saml:AuthnContext><saml:AuthnContextClassRef>{AuthnContextClassRef}</saml:AuthnContextClassRef></saml:AuthnContext>',
   '</saml:AuthnStatement>',
-  '{AttributeStatement}',
+  ATTRIBUTES_SLOT,
   '</saml:Assertion></samlp:Response>',
 ].join('');
 
-const stringAttribute = (name: string, valueTag: string) => ({
-  name,
-  valueTag,
-  nameFormat: ATTRNAME_BASIC,
-  valueXsiType: 'xs:string',
-});
-
-const GROUP_VALUE_TEMPLATE =
+const ATTRIBUTE_OPEN_TEMPLATE = '<saml:Attribute Name="{Name}" NameFormat="{NameFormat}">';
+const ATTRIBUTE_VALUE_TEMPLATE =
   '<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{Value}</saml:AttributeValue>';
 
 /** What /sso learned from an AuthnRequest, before the allow-list check. */
@@ -58,15 +67,21 @@ export interface ParsedAuthnRequest {
 
 export interface LoginResponseInput {
   user: DevIdpUser;
-  requestId: string;
+  /** The AuthnRequest answered; undefined for an unsolicited (IdP-initiated) response, which names no request. */
+  requestId?: string | undefined;
   spEntityId: string;
   acsUrl: string;
+  /** The SP's attribute profile (default: default). */
+  attributeProfile?: DevIdpAttributeProfile | undefined;
 }
 
 export interface SamlIdp {
   metadataXml: string;
   parseAuthnRequest(binding: 'redirect' | 'post', fields: Record<string, string>): Promise<ParsedAuthnRequest>;
-  /** The base64 SAMLResponse: Assertion and Response both signed with RSA-SHA256. */
+  /**
+   * The base64 SAMLResponse: Assertion and Response both signed with RSA-SHA256; without a
+   * requestId, an unsolicited one with no InResponseTo anywhere.
+   */
   createLoginResponse(input: LoginResponseInput): Promise<string>;
 }
 
@@ -86,23 +101,15 @@ export function createSamlIdp(config: DevIdpConfig): SamlIdp {
     // Despite the name, samlify signs login responses with this algorithm (digest follows it).
     requestSignatureAlgorithm: RSA_SHA256,
     wantAuthnRequestsSigned: false,
-    nameIDFormat: [NAMEID_EMAIL],
+    nameIDFormat: [NAMEID_EMAIL, NAMEID_PERSISTENT],
     singleSignOnService: [
       { Binding: BINDING_REDIRECT, Location: ssoUrl },
       { Binding: BINDING_POST, Location: ssoUrl },
     ],
     loginResponseTemplate: {
       context: RESPONSE_TEMPLATE,
-      attributes: [
-        stringAttribute('email', 'email'),
-        stringAttribute('givenName', 'givenName'),
-        stringAttribute('surname', 'surname'),
-      ],
-      additionalTemplates: {
-        attributeStatementTemplate: {
-          context: '<saml:AttributeStatement>{Attributes}{GroupsAttribute}</saml:AttributeStatement>',
-        },
-      },
+      // None here: the attribute statement goes into ATTRIBUTES_SLOT per login.
+      attributes: [],
     },
   });
 
@@ -125,7 +132,7 @@ export function createSamlIdp(config: DevIdpConfig): SamlIdp {
       return acsUrl ? { id, issuer, acsUrl } : { id, issuer };
     },
 
-    async createLoginResponse({ user, requestId, spEntityId, acsUrl }) {
+    async createLoginResponse({ user, requestId, spEntityId, acsUrl, attributeProfile }) {
       // A per-login SP entity: samlify takes Destination/Recipient from the SP's ACS, and signs
       // the Assertion when the SP "wants assertions signed" and the Response when it "wants the
       // message signed". Asking for both yields both signatures.
@@ -135,6 +142,7 @@ export function createSamlIdp(config: DevIdpConfig): SamlIdp {
         wantAssertionsSigned: true,
         wantMessageSigned: true,
       });
+      const profile = attributeProfile ?? 'default';
       const now = Date.now();
       const responseId = `_${randomUUID()}`;
       const values = {
@@ -147,32 +155,33 @@ export function createSamlIdp(config: DevIdpConfig): SamlIdp {
         Audience: spEntityId,
         NotBefore: new Date(now).toISOString(),
         NotOnOrAfter: new Date(now + ASSERTION_LIFETIME_MS).toISOString(),
-        NameIDFormat: NAMEID_EMAIL,
-        NameID: user.email,
+        NameIDFormat: profile === 'azure' ? NAMEID_PERSISTENT : NAMEID_EMAIL,
+        NameID: profile === 'azure' ? persistentId(config.entityId, spEntityId, user.username) : user.email,
         SessionIndex: `_${randomUUID()}`,
         SessionNotOnOrAfter: config.sessionTtlSeconds
           ? new Date(now + config.sessionTtlSeconds * 1000).toISOString()
           : undefined,
-        attrEmail: user.email,
-        attrGivenName: user.givenName,
-        attrSurname: user.surname,
+        AuthnContextClassRef: user.authnContextClassRef ?? PASSWORD_PROTECTED_TRANSPORT,
         // Last: samlify substitutes tags one after another, so a value could otherwise be
-        // rewritten by a later tag. This is the only value that comes from the SP.
+        // rewritten by a later tag. This is the only value that comes from the SP. Undefined
+        // (IdP-initiated) drops both InResponseTo attributes.
         InResponseTo: requestId,
       };
+      const statement = attributeStatement(profile, loginAttributes(profile, config.entityId, user));
       const result = await idp.createLoginResponse(
         sp,
-        { extract: { request: { id: requestId } } },
+        // Only informative: customTagReplacement below writes InResponseTo (or drops it).
+        { extract: requestId === undefined ? {} : { request: { id: requestId } } },
         'post',
         { email: user.email },
         {
-          customTagReplacement: (template) => ({
-            id: responseId,
-            // Groups go in last, after the tag pass, so their (escaped) text is never re-scanned.
-            context: samlify.SamlLib.replaceTagsByValue(template, values).replace('{GroupsAttribute}', () =>
-              groupsAttribute(user.groups),
-            ),
-          }),
+          customTagReplacement: (template) => {
+            // The attributes go in last, after the tag pass, so their (escaped) text is never
+            // re-scanned; the slot is the last one in the template.
+            const tagged = samlify.SamlLib.replaceTagsByValue(template, values);
+            const slot = tagged.lastIndexOf(ATTRIBUTES_SLOT);
+            return { id: responseId, context: `${tagged.slice(0, slot)}${statement}${tagged.slice(slot + ATTRIBUTES_SLOT.length)}` };
+          },
         },
       );
       return result.context;
@@ -180,10 +189,54 @@ export function createSamlIdp(config: DevIdpConfig): SamlIdp {
   };
 }
 
-function groupsAttribute(groups: string[] | undefined): string {
-  if (!groups?.length) return '';
-  const values = groups.map((group) => samlify.SamlLib.replaceTagsByValue(GROUP_VALUE_TEMPLATE, { Value: group }));
-  return `<saml:Attribute Name="groups" NameFormat="${ATTRNAME_BASIC}">${values.join('')}</saml:Attribute>`;
+/**
+ * The attributes of a login, in order: the profile's (default: email, givenName, surname and
+ * groups; azure: Entra ID's claim URIs, the object id and groups), then the user's own
+ * `attributes`, which replace a profile attribute of the same name.
+ */
+function loginAttributes(profile: DevIdpAttributeProfile, idpEntityId: string, user: DevIdpUser): Map<string, string[]> {
+  const attributes = new Map<string, string[]>();
+  if (profile === 'azure') {
+    attributes.set(AZURE_CLAIMS.objectIdentifier, [objectId(idpEntityId, user.username)]);
+    attributes.set(AZURE_CLAIMS.emailAddress, [user.email]);
+    attributes.set(AZURE_CLAIMS.givenName, [user.givenName]);
+    attributes.set(AZURE_CLAIMS.surname, [user.surname]);
+    // Entra ID's `name` claim is the user principal name, which for most tenants is the email.
+    attributes.set(AZURE_CLAIMS.name, [user.email]);
+    if (user.groups?.length) attributes.set(AZURE_CLAIMS.groups, user.groups);
+  } else {
+    attributes.set('email', [user.email]);
+    attributes.set('givenName', [user.givenName]);
+    attributes.set('surname', [user.surname]);
+    if (user.groups?.length) attributes.set('groups', user.groups);
+  }
+  for (const [name, value] of Object.entries(user.attributes ?? {})) attributes.set(name, Array.isArray(value) ? value : [value]);
+  return attributes;
+}
+
+/** The AttributeStatement, every name and value escaped; Entra ID sends no NameFormat. */
+function attributeStatement(profile: DevIdpAttributeProfile, attributes: Map<string, string[]>): string {
+  if (attributes.size === 0) return '';
+  const nameFormat = profile === 'azure' ? undefined : ATTRNAME_BASIC;
+  const xml = [...attributes].map(([name, list]) => {
+    const valueXml = list.map((value) => samlify.SamlLib.replaceTagsByValue(ATTRIBUTE_VALUE_TEMPLATE, { Value: value })).join('');
+    return `${samlify.SamlLib.replaceTagsByValue(ATTRIBUTE_OPEN_TEMPLATE, { Name: name, NameFormat: nameFormat })}${valueXml}</saml:Attribute>`;
+  });
+  return `<saml:AttributeStatement>${xml.join('')}</saml:AttributeStatement>`;
+}
+
+/**
+ * A persistent NameID as Entra ID sends it: opaque, stable for one user at one SP (pairwise),
+ * and not revealing the user's name or email. 43 base64url characters.
+ */
+export function persistentId(idpEntityId: string, spEntityId: string, username: string): string {
+  return createHash('sha256').update(`persistent\0${idpEntityId}\0${spEntityId}\0${username}`).digest('base64url');
+}
+
+/** A stable object id (a GUID, like Entra ID's oid) per user of this IdP. */
+function objectId(idpEntityId: string, username: string): string {
+  const hex = createHash('sha256').update(`oid\0${idpEntityId}\0${username}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 function firstString(value: unknown): string | undefined {

@@ -144,7 +144,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code'],
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     claims: {
-      openid: ['sub', 'tenant', 'role'],
+      openid: ['sub', 'tenant', 'role', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name'],
     },

@@ -63,6 +63,23 @@ export interface SplitClusterOptions {
    * '--cpu-prof --cpu-prof-dir=/tmp/prof' } }` (passed through tsx to the app's node process).
    */
   env?: Partial<Record<SplitProcessName, Record<string, string>>>;
+  /**
+   * The broker's tenants, replacing the default one (`acme`: domain acme.test, connection
+   * `acme-dev-idp` to the dev IdP). Called with the cluster's URLs once its ports are picked.
+   * The default clients allow tenant `acme` only: keep a tenant `acme`, or change them with
+   * `defaultClients`.
+   */
+  tenants?: (context: SplitClusterContext) => SplitClusterTenant[];
+  /** Changes to clients by clientId, merged over the defaults (demo-native, demo-backend), e.g. `initiateLoginUri`. */
+  defaultClients?: Record<string, Partial<SplitClusterClient>>;
+  /** The dev IdP's users, replacing alice and bob. */
+  devIdpUsers?: SplitClusterDevIdpUser[];
+  /**
+   * The dev IdP's attribute profile per connection id (`default` when not named). With `tenants`
+   * or this option, the dev IdP knows every connection whose IdP entity ID is its own, as an SP
+   * with that connection's SP entity ID and ACS URL.
+   */
+  devIdpAttributeProfiles?: Record<string, SplitClusterAttributeProfile>;
 }
 
 export interface SplitClusterRestartOptions {
@@ -139,6 +156,7 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
     clients: options.clients ?? [],
     resourceServers: options.resourceServers ?? [],
     signingKeys: options.signingKeys ?? (await generateSigningJwks()),
+    custom: options,
   });
   if (options.logDir) await mkdir(options.logDir, { recursive: true });
 
@@ -299,6 +317,7 @@ async function writeConfigs(input: {
   clients: SplitClusterClient[];
   resourceServers: SplitClusterResourceServer[];
   signingKeys: SigningJwks;
+  custom?: SplitClusterOptions;
 }): Promise<{ brokerConfigPath: string; devIdpConfigPath: string; signingKeysPath: string }> {
   const { configDir, issuer, idpUrl } = input;
   const demo = (file: string): string => join(workspaceRoot, 'config', 'demo', 'dev-idp', file);
@@ -367,6 +386,7 @@ async function writeConfigs(input: {
     ],
     serviceProviders: [{ entityId: `${issuer}/saml/acme-dev-idp/metadata`, acsUrls: [`${issuer}/saml/acme-dev-idp/acs`] }],
   };
+  customizeConfigs(brokerConfig, devIdpConfig, input.custom, { issuer, idpUrl, idpCertificateFile: demo('signing-cert.pem') });
   const brokerConfigPath = join(configDir, 'broker.json');
   const devIdpConfigPath = join(configDir, 'dev-idp.json');
   await writeFile(brokerConfigPath, `${JSON.stringify(brokerConfig, null, 2)}\n`, { mode: 0o600 });
@@ -492,4 +512,63 @@ function parseJsonLines(text: string): Array<Record<string, unknown>> {
     }
   }
   return entries;
+}
+
+/** A tenant entry of the broker configuration file, as written. */
+export type SplitClusterTenant = BrokerConfigInput['tenants'][number];
+/** A connection entry of a tenant, as written. */
+export type SplitClusterConnection = NonNullable<SplitClusterTenant['connections']>[number];
+/** The dev IdP's attribute names and NameID for one SP: `default` or Entra ID's (`azure`). */
+export type SplitClusterAttributeProfile = 'default' | 'azure';
+
+/** What tenants and connections may refer to, known once the cluster's ports are picked. */
+export interface SplitClusterContext {
+  /** The issuer, `http://localhost:<proxy port>`. */
+  issuer: string;
+  /** The dev IdP's base URL. */
+  idpUrl: string;
+  /** The dev IdP's signing certificate, a PEM file. */
+  idpCertificateFile: string;
+}
+
+/** A user of the dev IdP (its configuration's `users[]`). */
+export interface SplitClusterDevIdpUser {
+  username: string;
+  password: string;
+  email: string;
+  givenName: string;
+  surname: string;
+  groups?: string[];
+  /** More attributes, sent as they are (e.g. `{ uid: 'a-1001' }`). */
+  attributes?: Record<string, string | string[]>;
+  /** The AuthnContextClassRef of this user's logins (default PasswordProtectedTransport). */
+  authnContextClassRef?: string;
+}
+
+/** Apply the options' tenants, client changes and dev IdP settings to the generated configurations. */
+function customizeConfigs(
+  broker: BrokerConfigInput,
+  devIdp: { users: SplitClusterDevIdpUser[]; serviceProviders: Array<{ entityId: string; acsUrls: string[]; attributeProfile?: SplitClusterAttributeProfile }> },
+  options: SplitClusterOptions | undefined,
+  context: SplitClusterContext,
+): void {
+  if (!options) return;
+  if (options.tenants) broker.tenants = options.tenants(context);
+  const changes = options.defaultClients;
+  if (changes) broker.clients = broker.clients.map((client) => ({ ...client, ...changes[client.clientId] }));
+  if (options.devIdpUsers) devIdp.users = options.devIdpUsers;
+  if (options.tenants || options.devIdpAttributeProfiles) {
+    const own = `${context.idpUrl}/metadata`;
+    devIdp.serviceProviders = broker.tenants
+      .flatMap((tenant) => tenant.connections ?? [])
+      .filter((connection) => connection.idp.entityId === own)
+      .map((connection) => {
+        const profile = options.devIdpAttributeProfiles?.[connection.id];
+        return {
+          entityId: connection.spEntityId ?? `${context.issuer}/saml/${connection.id}/metadata`,
+          acsUrls: [`${context.issuer}/saml/${connection.id}/acs`],
+          ...(profile ? { attributeProfile: profile } : {}),
+        };
+      });
+  }
 }

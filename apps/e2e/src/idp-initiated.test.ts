@@ -1,0 +1,200 @@
+// End to end, split mode on Redis: sign-ins that do not start at the app. IdP-initiated SSO
+// (the dev IdP's /idp-initiated, an unsolicited response) and login links (/login/sso) land at
+// the app's login-initiation URI (a small HTTP listener here, standing for the app) holding a
+// pending broker login; the app's own PKCE request then completes without another trip to the IdP.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TestBrowser } from '@broker/testing';
+import {
+  callbackOf,
+  devIdpConnection,
+  isDiscoveryPage,
+  Journey,
+  loggedRejections,
+  redeem,
+  redirectTarget,
+  signInAtIdp,
+  toIdpLoginForm,
+  useBrokerStore,
+} from './federation-support.ts';
+import { ALICE, authorizationRequest, BOB, discover, ES256_CLIENT, loopbackRedirectUri, skipWithoutRedis, useSplitCluster } from './support.ts';
+
+/** The app's login-initiation endpoint: records each hit (OIDC third-party-initiated login). */
+const appHits: string[] = [];
+const app = createServer((req, res) => {
+  appHits.push(req.url ?? '');
+  res.writeHead(200, { 'content-type': 'text/plain' }).end('demo app: starting the sign-in');
+});
+app.listen(0, '127.0.0.1');
+await once(app, 'listening');
+const INITIATE_LOGIN_URI = `http://127.0.0.1:${(app.address() as AddressInfo).port}/login`;
+afterAll(async () => {
+  app.closeAllConnections();
+  await new Promise((resolve) => app.close(resolve));
+});
+
+const PENDING_LOGIN_COOKIE = 'broker_pending_login';
+
+describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to end', () => {
+  const handle = useSplitCluster({
+    tenants: (context) => [
+      {
+        id: 'acme',
+        displayName: 'Acme Corporation',
+        externalIds: { organization: 'acme-org' },
+        accounts: [{ id: 'acme-eu', externalId: 'acct-eu', displayName: 'Acme Europe' }],
+        emailDomains: ['acme.test'],
+        connections: [devIdpConnection(context, { id: 'acme-dev-idp', idpInitiated: { enabled: true, relayState: 'demo-native' } })],
+      },
+      // IdP-initiated SSO off (the default).
+      { id: 'globex', displayName: 'Globex', emailDomains: ['globex.test'], connections: [devIdpConnection(context, { id: 'globex-dev-idp' })] },
+    ],
+    defaultClients: { 'demo-native': { initiateLoginUri: INITIATE_LOGIN_URI } },
+    clients: [{ clientId: 'e2e-other', displayName: 'Another app', kind: 'native', redirectUris: ['http://127.0.0.1/callback'], allowedTenants: ['acme'] }],
+  });
+
+  const store = useBrokerStore(handle);
+  const spEntityId = (connectionId: string): string => `${handle.cluster().issuer}/saml/${connectionId}/metadata`;
+
+  /** The dev IdP's IdP-initiated login for `connectionId`'s SP, signed in: the ACS's answer. */
+  const idpInitiatedLogin = async (journey: Journey, connectionId: string, person = ALICE) => {
+    const form = await journey.get(`${handle.cluster().idpUrl}/idp-initiated?sp=${encodeURIComponent(spEntityId(connectionId))}`);
+    expect(form.status, form.body.slice(0, 500)).toBe(200);
+    return signInAtIdp(journey, form, person, connectionId);
+  };
+
+  /** The ACS's redirect to the app's login-initiation URI (with iss and login_hint), followed. */
+  const landAtApp = async (journey: Journey, acs: Awaited<ReturnType<typeof idpInitiatedLogin>>['acs'], email: string): Promise<URL> => {
+    const landing = redirectTarget(acs);
+    expect(acs.status).toBe(303);
+    expect(`${landing.origin}${landing.pathname}`).toBe(INITIATE_LOGIN_URI);
+    expect(landing.searchParams.get('iss')).toBe(handle.cluster().issuer);
+    expect(landing.searchParams.get('login_hint')).toBe(email);
+    const cookie = acs.headers.getSetCookie().find((c) => c.startsWith(`${PENDING_LOGIN_COOKIE}=`));
+    expect(cookie, 'the pending login cookie').toBeDefined();
+    expect(cookie?.toLowerCase()).toContain('httponly');
+    const hits = appHits.length;
+    expect((await journey.get(landing)).status).toBe(200);
+    expect(appHits.slice(hits)).toEqual([`${landing.pathname}${landing.search}`]);
+    return landing;
+  };
+
+  /**
+   * The app's own authorization request (PKCE, login_hint from the landing) in the same browser:
+   * /authorize -> /interaction/<uid> -> /authorize/<uid> -> the redirect URI with a code, and
+   * nothing else: no discovery page, no authn-service, no IdP.
+   */
+  const appCompletesWithoutIdp = async (journey: Journey, clientId: string, loginHint: string) => {
+    const cluster = handle.cluster();
+    const config = await discover(cluster, clientId, undefined, ES256_CLIENT);
+    const request = await authorizationRequest(config, loopbackRedirectUri(), { login_hint: loginHint });
+    const from = journey.hops.length;
+    const authorize = await journey.get(request.url);
+    const interaction = redirectTarget(authorize);
+    const uid = /^\/interaction\/([^/]+)$/.exec(interaction.pathname)?.[1] ?? '';
+    expect(uid).not.toBe('');
+    const resume = redirectTarget(await journey.get(interaction));
+    expect(`${resume.origin}${resume.pathname}`).toBe(`${cluster.issuer}/authorize/${uid}`);
+    const callback = callbackOf(await journey.get(resume), request);
+    expect(journey.paths(from)).toEqual([`${cluster.issuer}/authorize`, `${cluster.issuer}/interaction/${uid}`, `${cluster.issuer}/authorize/${uid}`]);
+    return redeem(config, callback, request);
+  };
+
+  it('the dev IdP’s IdP-initiated login lands at the app’s initiate_login_uri; the app’s PKCE request then completes without the IdP', async () => {
+    const cluster = handle.cluster();
+    const journey = new Journey(cluster);
+    const pendingBefore = await handle.redisKeys('login:pending:*');
+    const { acs, posted } = await idpInitiatedLogin(journey, 'acme-dev-idp');
+    // Unsolicited: no InResponseTo, and no RelayState (the connection names the app).
+    expect(Buffer.from(posted['SAMLResponse'] ?? '', 'base64').toString('utf8')).not.toContain('InResponseTo');
+    expect(posted['RelayState']).toBeUndefined();
+    const landing = await landAtApp(journey, acs, ALICE.email);
+
+    const idpRequests = cluster.logEntries('dev-idp').length;
+    const { claims, tokens } = await appCompletesWithoutIdp(journey, 'demo-native', landing.searchParams.get('login_hint') ?? '');
+    expect(claims).toMatchObject({ aud: 'demo-native', tenant: 'acme', email: ALICE.email, given_name: 'Alice', family_name: 'Anderson' });
+    expect(tokens.access_token).toBeTruthy();
+    // The dev IdP logged nothing more (no AuthnRequest, no login).
+    expect(cluster.logEntries('dev-idp').slice(idpRequests)).toEqual([]);
+    // The pending login was single use.
+    expect((await handle.redisKeys('login:pending:*')).sort()).toEqual(pendingBefore.sort());
+  });
+
+  it('a replayed IdP-initiated response is refused (saml.replay) and gives no pending login', async () => {
+    const cluster = handle.cluster();
+    const journey = new Journey(cluster);
+    const { acs, posted } = await idpInitiatedLogin(journey, 'acme-dev-idp', BOB);
+    expect(acs.status).toBe(303);
+    const pending = await handle.redisKeys('login:pending:*');
+
+    const logged = cluster.logEntries('authn-service').length;
+    const replay = await new TestBrowser().post(`${cluster.issuer}/saml/acme-dev-idp/acs`, posted);
+    expect(replay.status).toBe(400);
+    expect(replay.body).toContain('Your sign-in could not be completed');
+    expect(replay.headers.getSetCookie().some((c) => c.startsWith(`${PENDING_LOGIN_COOKIE}=`))).toBe(false);
+    expect(await loggedRejections(cluster, 'authn-service', logged)).toEqual(['saml.replay']);
+    expect((await handle.redisKeys('login:pending:*')).sort()).toEqual(pending.sort());
+  });
+
+  it('IdP-initiated SSO on a connection with it off is refused (saml.unsolicited), and no user is created', async () => {
+    const cluster = handle.cluster();
+    const logged = cluster.logEntries('authn-service').length;
+    const { acs } = await idpInitiatedLogin(new Journey(cluster), 'globex-dev-idp');
+    expect(acs.status).toBe(400);
+    expect(acs.location).toBeUndefined();
+    expect(await loggedRejections(cluster, 'authn-service', logged)).toEqual(['saml.unsolicited']);
+    expect(await handle.redisKeys('user-by-id:{globex}:*')).toEqual([]);
+  });
+
+  it('a pending login is not usable by another client: its authorization request gets the discovery page, and the pending login is used up', async () => {
+    const cluster = handle.cluster();
+    const journey = new Journey(cluster);
+    const pendingBefore = await handle.redisKeys('login:pending:*');
+    const { acs } = await idpInitiatedLogin(journey, 'acme-dev-idp');
+    await landAtApp(journey, acs, ALICE.email);
+    expect(await handle.redisKeys('login:pending:*')).toHaveLength(pendingBefore.length + 1);
+
+    for (const clientId of ['e2e-other', 'demo-native']) {
+      const config = await discover(cluster, clientId, undefined, ES256_CLIENT);
+      const request = await authorizationRequest(config, loopbackRedirectUri());
+      const interaction = redirectTarget(await journey.get(request.url));
+      const page = await journey.get(interaction);
+      expect(page.status).toBe(200);
+      expect(isDiscoveryPage(page), `${clientId}: ${page.body.slice(0, 300)}`).toBe(true);
+      expect((await handle.redisKeys('login:pending:*')).sort()).toEqual(pendingBefore.sort());
+    }
+  });
+
+  it('a login link (/login/sso, organization and account external ids) goes through the IdP to the app’s initiate_login_uri; the PKCE request then completes without the IdP', async () => {
+    const cluster = handle.cluster();
+    const journey = new Journey(cluster);
+    const link = await journey.get(`${cluster.issuer}/login/sso?orgExternalId=acme-org&accountExternalId=acct-eu&client_id=demo-native`);
+    expect(redirectTarget(link).searchParams.get('link')).toBeTruthy();
+    const form = await toIdpLoginForm(journey, link, 'acme-dev-idp', cluster.idpUrl);
+    const { acs, posted } = await signInAtIdp(journey, form, BOB, 'acme-dev-idp');
+    // SP-initiated this time: the response answers the AuthnRequest, with the broker's RelayState.
+    expect(Buffer.from(posted['SAMLResponse'] ?? '', 'base64').toString('utf8')).toContain('InResponseTo="_');
+    expect(posted['RelayState']).toBeTruthy();
+    await landAtApp(journey, acs, BOB.email);
+
+    const { claims } = await appCompletesWithoutIdp(journey, 'demo-native', BOB.email);
+    expect(claims).toMatchObject({ tenant: 'acme', email: BOB.email });
+    // The account of the link is recorded on the user.
+    const record = JSON.parse((await store().get(`user:${claims.sub}`)) ?? '{}') as { accounts?: string[] };
+    expect(record.accounts).toEqual(['acme-eu']);
+  });
+
+  it('a login link for an unknown organization or account is refused', async () => {
+    const { issuer } = handle.cluster();
+    const browser = new TestBrowser();
+    const unknownOrg = await browser.get(`${issuer}/login/sso?orgExternalId=nobody&client_id=demo-native`);
+    expect(unknownOrg.status).toBe(404);
+    expect(unknownOrg.body).toContain('We do not know this organization.');
+    const unknownAccount = await browser.get(`${issuer}/login/sso?orgExternalId=acme-org&accountExternalId=acct-nowhere&client_id=demo-native`);
+    expect(unknownAccount.status).toBe(404);
+    const noInitiateLoginUri = await browser.get(`${issuer}/login/sso?orgExternalId=acme-org&client_id=e2e-other`);
+    expect(noInitiateLoginUri.status).toBe(400);
+  });
+});
