@@ -212,13 +212,27 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       res.status(404).json({ error: 'not_found', message: `No connection '${String(req.params['connectionId'])}'.` });
       return;
     }
-    const { connection } = found;
+    const { tenant, connection } = found;
     const idp = serviceProvider.idpSettings(connection);
+    const external = tenant.externalIds.organization ? `orgExternalId=${encodeURIComponent(tenant.externalIds.organization)}` : tenant.externalIds.customer ? `customerId=${encodeURIComponent(tenant.externalIds.customer)}` : undefined;
     const sp = spUrls(deps.config.issuer, connection);
     const report = certificateReport(idp.certificates, { allowSha1: connection.security.allowSha1 });
     const recent = await deps.diagnostics.list(connection.id);
     res.json({
-      connection: { id: connection.id, spEntityId: sp.entityId, acsUrl: sp.acsUrl, idpEntityId: idp.entityId },
+      connection: {
+        id: connection.id,
+        // What the IdP administrator enters (the seeds' SSO pages): SP entity ID, ACS URL, the
+        // SP-initiated login URL apps and portals link to, and the IdP side as the broker sees it.
+        spEntityId: sp.entityId,
+        acsUrl: sp.acsUrl,
+        spMetadataUrl: sp.metadataUrl,
+        // Login links need the tenant's external id (add client_id, or set idpInitiated.relayState).
+        loginUrl: external && `${deps.config.issuer}/login/sso?${external}&idp_hint=${encodeURIComponent(connection.id)}`,
+        idpEntityId: idp.entityId,
+        idpSsoUrl: idp.ssoUrl,
+        idpSloUrl: idp.sloUrl,
+        idpInitiated: connection.idpInitiated.enabled,
+      },
       certificates: report.certificates,
       warnings: report.warnings,
       recentRejections: recent.map((entry) => {

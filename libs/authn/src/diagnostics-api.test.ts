@@ -189,7 +189,16 @@ describe('GET /saml/:connectionId/diagnostics', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
     const text = await response.text();
     const body = JSON.parse(text) as DiagnosticsBody;
-    expect(body.connection).toEqual({ id: CONNECTION, spEntityId: SP_ENTITY_ID, acsUrl: ACS_URL, idpEntityId: IDP_ENTITY_ID });
+    expect(body.connection).toEqual({
+      id: CONNECTION,
+      spEntityId: SP_ENTITY_ID,
+      acsUrl: ACS_URL,
+      spMetadataUrl: SP_ENTITY_ID,
+      loginUrl: `${ISSUER}/login/sso?orgExternalId=acme-org&idp_hint=${CONNECTION}`,
+      idpEntityId: IDP_ENTITY_ID,
+      idpSsoUrl: expect.any(String) as unknown,
+      idpInitiated: false,
+    });
     expect(body.certificates).toEqual([expect.objectContaining({ fingerprint: fingerprint(IDP_CERT), subject: 'CN=test-idp-a', status: 'valid' })]);
     expect(body.warnings).toEqual([]);
 

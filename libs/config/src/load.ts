@@ -29,6 +29,7 @@ export interface ResolvedConnection extends Omit<ConnectionConfig, 'idp' | 'sp' 
   idp: {
     entityId?: string | undefined;
     ssoUrl?: string | undefined;
+    sloUrl?: string | undefined;
     /** PEM certificates given in the configuration (metadata may add more). */
     certificates: string[];
     /**

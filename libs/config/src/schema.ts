@@ -26,8 +26,10 @@ const idpSchema = z
   .object({
     /** The IdP's entity ID (its Issuer). */
     entityId: z.string().min(1).optional(),
-    /** The IdP's SSO URL (HTTP-Redirect binding). */
+    /** The IdP's SSO URL (its login URL; HTTP-Redirect binding). */
     ssoUrl: httpUrl.optional(),
+    /** The IdP's logout URL (single logout, shown in diagnostics; the broker does not send logout requests yet). */
+    sloUrl: httpUrl.optional(),
     /** The IdP's signing certificate(s); responses must be signed by one of them. */
     certificates: z.array(certificateSchema).min(1).optional(),
     /** An IdP metadata XML file that supplies whatever of the above is not given. */

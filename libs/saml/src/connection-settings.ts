@@ -5,6 +5,8 @@ import { parseIdpMetadata } from './idp-metadata.ts';
 export interface IdpSettings {
   entityId: string;
   ssoUrl: string;
+  /** The IdP's logout URL, when known (configuration or metadata). */
+  sloUrl?: string | undefined;
   certificates: string[];
 }
 
@@ -33,5 +35,5 @@ export function resolveIdpSettings(connection: ResolvedConnection): IdpSettings 
   if (!entityId) throw new Error(`connection ${connection.id}: no IdP entity ID (set idp.entityId, or give metadata: idp.metadataFile, idp.metadataUrl or idp.metadataXml)`);
   if (!ssoUrl) throw new Error(`connection ${connection.id}: no IdP SSO URL (set idp.ssoUrl or give metadata with a SingleSignOnService)`);
   if (certificates.length === 0) throw new Error(`connection ${connection.id}: no IdP signing certificate`);
-  return { entityId, ssoUrl, certificates };
+  return { entityId, ssoUrl, sloUrl: connection.idp.sloUrl ?? metadata?.sloUrl, certificates };
 }
