@@ -73,8 +73,8 @@ for (let i = 0; i < total; i++) {
   const requestId = `_${randomBytes(20).toString('hex')}`;
   const assertionId = `_${randomBytes(16).toString('hex')}`;
   prepared.push({ requestId, samlResponse: entraIdResponse({ requestId, spEntityId, acsUrl, person, nameIdFormat: 'persistent', groups, extraClaims, assertionId }) });
-  await savePendingRequest(store, requestId);
-  usedKeys.push(keys.authnRequest(requestId), keys.assertionSeen(connection.id, assertionId));
+  await savePendingRequest(store, connection.id, requestId);
+  usedKeys.push(keys.authnRequest(connection.id, requestId), keys.assertionSeen(connection.id, assertionId));
 }
 const sample = prepared[0]?.samlResponse ?? '';
 const xmlBytes = Buffer.from(sample, 'base64').length;

@@ -68,7 +68,7 @@ describe('AuthnRequests', () => {
     expect(request?.getAttribute('AssertionConsumerServiceURL')).toBe(`${ISSUER}/saml/signed-redirect/acs`);
     const classRefs = Array.from(request?.getElementsByTagNameNS(NS.saml, 'AuthnContextClassRef') ?? []).map((el) => el.textContent);
     expect(classRefs).toEqual([MFA]);
-    expect(await store.get(keys.authnRequest('_req1'))).not.toBeNull();
+    expect(await store.get(keys.authnRequest('signed-redirect', '_req1'))).not.toBeNull();
   });
 
   it('HTTP-POST: an auto-submitting form with a nonce, carrying an XML-signed AuthnRequest', async () => {

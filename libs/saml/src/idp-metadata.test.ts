@@ -140,7 +140,7 @@ describe('toPem', () => {
 describe('resolveIdpSettings with metadata', () => {
   it('takes what the configuration leaves out from the metadata, preferring the redirect binding', () => {
     const settings = resolveIdpSettings(connection({ metadataXml: prefixedMetadata() }));
-    expect(settings).toEqual({ entityId: 'https://idp.example.test/entity', ssoUrl: 'https://idp.example.test/sso/redirect', certificates: [toPem(CERT_BASE64)] });
+    expect(settings).toEqual({ entityId: 'https://idp.example.test/entity', ssoUrl: 'https://idp.example.test/sso/redirect', sloUrl: 'https://idp.example.test/slo/post', certificates: [toPem(CERT_BASE64)] });
   });
 
   it('lets configured values win and trusts the certificates of both, once each', () => {
@@ -148,7 +148,7 @@ describe('resolveIdpSettings with metadata', () => {
     const settings = resolveIdpSettings(
       connection({ entityId: 'urn:configured', ssoUrl: 'https://configured.test/sso', certificates: [CERT_PEM], metadataXml: prefixedMetadata({ keyDescriptors: next }) }),
     );
-    expect(settings).toEqual({ entityId: 'urn:configured', ssoUrl: 'https://configured.test/sso', certificates: [CERT_PEM, toPem('TkVYVA==')] });
+    expect(settings).toEqual({ entityId: 'urn:configured', ssoUrl: 'https://configured.test/sso', sloUrl: 'https://idp.example.test/slo/post', certificates: [CERT_PEM, toPem('TkVYVA==')] });
     // The dev IdP's certificate, from the file and rebuilt from its metadata, is trusted once.
     const same = resolveIdpSettings(connection({ certificates: [CERT_PEM], metadataXml: devIdpMetadata() }));
     expect(same.certificates).toEqual([CERT_PEM]);

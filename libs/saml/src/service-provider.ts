@@ -103,16 +103,17 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
     return settings;
   };
 
-  const cacheProvider: CacheProvider = {
+  /** Where node-saml keeps the AuthnRequest IDs of one connection (for InResponseTo). */
+  const cacheProviderFor = (connectionId: string): CacheProvider => ({
     async saveAsync(key, value) {
-      await deps.store.set(keys.authnRequest(key), value, { ttlSeconds: requestTtl });
+      await deps.store.set(keys.authnRequest(connectionId, key), value, { ttlSeconds: requestTtl });
       return { value, createdAt: now() };
     },
-    getAsync: (key) => deps.store.get(keys.authnRequest(key)),
+    getAsync: (key) => deps.store.get(keys.authnRequest(connectionId, key)),
     // node-saml calls this after a failed validation too, which would let a forged response
     // burn the legitimate login. The ID is consumed atomically below, on success only.
     removeAsync: () => Promise.resolve(null),
-  };
+  });
 
   const pending = new WeakMap<Request, PendingCall>();
   const optionsFor = (call: PendingCall): PassportSamlConfig => {
@@ -140,7 +141,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       // equal the RelayState's request, consumed atomically), so node-saml's extra lookups go.
       validateInResponseTo: call.requestId !== undefined ? ValidateInResponseTo.always : ValidateInResponseTo.never,
       requestIdExpirationPeriodMs: requestTtl * 1000,
-      cacheProvider,
+      cacheProvider: cacheProviderFor(connection.id),
       forceAuthn: request.forceAuthn,
       authnRequestBinding: request.binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
       // The HTTP-POST binding carries the request base64-encoded, not deflated (SAML Bindings 3.5.4);
@@ -242,16 +243,20 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         // ...then node-saml verifies the signatures over that same assertion.
         const profile = await libraryValidation(req, res, connection, unsolicited);
         if (validatedAssertionId(profile) !== checked.id) throw new SamlRejection('saml.invalid_signature', 'the validated assertion is not the one that was checked');
-        // Use up the request ID, then claim the assertion ID (replay cache): of concurrent posts
-        // answering one request exactly one gets past, and the losers leave nothing behind. (A
-        // replayed assertion with a fresh, valid InResponseTo can only come from the IdP itself.)
-        if (options.expectedRequestId !== undefined && (await deps.store.take(keys.authnRequest(options.expectedRequestId))) === null) {
-          throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
-        }
+        // Use up the request ID and claim the assertion ID (replay cache) in one atomic step: of
+        // concurrent posts answering one request exactly one gets past, and the losers leave
+        // nothing behind. (A replayed assertion with a fresh, valid InResponseTo can only come
+        // from the IdP itself.) IdP-initiated responses have no request: the claim alone.
         const ttlSeconds = Math.max(1, Math.ceil((checked.validUntilMs - now()) / 1000));
-        if (!(await deps.store.setIfAbsent(keys.assertionSeen(connection.id, checked.id), '1', { ttlSeconds }))) {
-          throw new SamlRejection('saml.replay', 'this assertion was already used', { assertionId: checked.id });
-        }
+        const seenKey = keys.assertionSeen(connection.id, checked.id);
+        const outcome =
+          options.expectedRequestId === undefined
+            ? (await deps.store.setIfAbsent(seenKey, '1', { ttlSeconds }))
+              ? 'claimed'
+              : 'already-claimed'
+            : await deps.store.consumeAndClaim(keys.authnRequest(connection.id, options.expectedRequestId), seenKey, ttlSeconds);
+        if (outcome === 'missing') throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
+        if (outcome === 'already-claimed') throw new SamlRejection('saml.replay', 'this assertion was already used', { assertionId: checked.id });
         return toAssertion(profile, checked, envelope.usedSha1);
       } catch (error) {
         const rejection = toSamlRejection(error);

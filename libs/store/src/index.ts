@@ -1,4 +1,4 @@
-export type { Store, WriteOptions, ConsumeResult } from './store.ts';
+export type { Store, WriteOptions, ConsumeResult, ConsumeAndClaimResult } from './store.ts';
 export { keys } from './keys.ts';
 export { createMemoryStore } from './memory-store.ts';
 export type { MemoryStoreOptions } from './memory-store.ts';

@@ -5,10 +5,13 @@
 export const keys = {
   /** RelayState of an SP-initiated login -> the interaction it belongs to. Single use. */
   relayState: (relayState: string) => `saml:relay:${relayState}`,
-  /** AuthnRequest ID (what InResponseTo must match). Single use. */
-  authnRequest: (requestId: string) => `saml:req:${requestId}`,
+  /**
+   * AuthnRequest ID (what InResponseTo must match) of a connection. Single use; shares the
+   * connection's hash tag with assertionSeen, so both are used in one atomic script.
+   */
+  authnRequest: (connectionId: string, requestId: string) => `saml:{${connectionId}}:req:${requestId}`,
   /** An assertion ID already accepted through a connection (replay cache), until it expires. */
-  assertionSeen: (connectionId: string, assertionId: string) => `saml:seen:${connectionId}:${assertionId}`,
+  assertionSeen: (connectionId: string, assertionId: string) => `saml:{${connectionId}}:seen:${assertionId}`,
   /** Recent rejected responses of a connection, for diagnostics (capped list). */
   samlDiagnostics: (connectionId: string) => `saml:diag:${connectionId}`,
   /** The portal's hand-off to authn-service for one interaction: tenant and connection. */

@@ -1,4 +1,4 @@
-import type { ConsumeResult, Store, WriteOptions } from './store.ts';
+import type { ConsumeAndClaimResult, ConsumeResult, Store, WriteOptions } from './store.ts';
 import { WRONGTYPE_MESSAGE, assertConsumedAt, assertCount, assertTtlSeconds, ttlOf } from './validation.ts';
 
 /**
@@ -98,6 +98,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         doc.consumed = at;
         entry.value = JSON.stringify(doc); // same entry object, so expiresAt (the TTL) is kept
         return 'consumed';
+      }),
+
+    consumeAndClaim: (takeKey, claimKey, ttlSeconds) =>
+      promised((): ConsumeAndClaimResult => {
+        assertTtlSeconds(ttlSeconds);
+        if (liveString(takeKey) === undefined) return 'missing';
+        entries.delete(takeKey);
+        if (live(claimKey) !== undefined) return 'already-claimed';
+        entries.set(claimKey, { kind: 'string', value: '1', expiresAt: expiresAt(ttlSeconds) });
+        return 'claimed';
       }),
 
     addToSet: (key, member, ttlSeconds) =>

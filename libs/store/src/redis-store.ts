@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { ConsumeResult, Store, WriteOptions } from './store.ts';
+import type { ConsumeAndClaimResult, ConsumeResult, Store, WriteOptions } from './store.ts';
 import { assertConsumedAt, assertCount, assertTtlSeconds, ttlOf } from './validation.ts';
 
 /** Exactly one of `url` and `redis`. */
@@ -47,6 +47,20 @@ if next(doc) == nil then sep = '' end
 redis.call('SET', KEYS[1], body .. sep .. '"consumed":' .. ARGV[1] .. '}', 'KEEPTTL')
 return 1
 `;
+
+/**
+ * consumeAndClaim, atomically (one round trip).
+ *   KEYS[1]  the key to take (GETDEL)
+ *   KEYS[2]  the key to claim (SET NX EX) when KEYS[1] was there; same hash tag on a cluster
+ *   ARGV[1]  the claim's TTL in seconds
+ * Returns 0 = KEYS[1] missing (nothing changed), 1 = claimed, 2 = KEYS[1] taken, KEYS[2] existed.
+ */
+const CONSUME_AND_CLAIM_LUA = `
+if not redis.call('GETDEL', KEYS[1]) then return 0 end
+if redis.call('SET', KEYS[2], '1', 'EX', ARGV[1], 'NX') then return 1 end
+return 2
+`;
+const CONSUME_AND_CLAIM_RESULTS: readonly ConsumeAndClaimResult[] = ['missing', 'claimed', 'already-claimed'];
 
 /**
  * addToSet: SADD, then make the TTL at least ARGV[2] seconds (never shorter). PTTL is -1 for a
@@ -117,6 +131,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       return result;
     },
 
+    async consumeAndClaim(takeKey, claimKey, ttlSeconds) {
+      assertTtlSeconds(ttlSeconds);
+      const code = await runScript(redis, consumeAndClaimScript, [k(takeKey), k(claimKey)], [String(ttlSeconds)]);
+      const result = typeof code === 'number' ? CONSUME_AND_CLAIM_RESULTS[code] : undefined;
+      if (result === undefined) throw new Error(`consumeAndClaim: unexpected script reply ${String(code)}`);
+      return result;
+    },
+
     async addToSet(key, member, ttlSeconds) {
       assertTtlSeconds(ttlSeconds);
       await runScript(redis, addToSetScript, [k(key)], [member, String(ttlSeconds)]);
@@ -169,6 +191,7 @@ interface Script {
 
 const script = (lua: string): Script => ({ lua, sha1: createHash('sha1').update(lua).digest('hex') });
 const consumeJsonScript = script(CONSUME_JSON_LUA);
+const consumeAndClaimScript = script(CONSUME_AND_CLAIM_LUA);
 const addToSetScript = script(ADD_TO_SET_LUA);
 const pushCappedScript = script(PUSH_CAPPED_LUA);
 

@@ -102,6 +102,33 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect(results.filter((r) => r !== null)).toEqual(['prize']);
     });
 
+    it('consumeAndClaim: missing changes nothing; claimed takes and claims with a TTL; a second claim of the same key is refused', async () => {
+      const tag = randomUUID();
+      const request = `contract:{${tag}}:req`;
+      const claim = `contract:{${tag}}:seen`;
+      expect(await store.consumeAndClaim(request, claim, 60)).toBe('missing');
+      expect(await store.ttl(claim)).toBe(-2);
+
+      await store.set(request, 'r', { ttlSeconds: 60 });
+      expect(await store.consumeAndClaim(request, claim, 60)).toBe('claimed');
+      expect(await store.get(request)).toBeNull();
+      expect(await store.ttl(claim)).toBeGreaterThan(0);
+
+      await store.set(request, 'r2', { ttlSeconds: 60 });
+      expect(await store.consumeAndClaim(request, claim, 60)).toBe('already-claimed');
+      expect(await store.get(request)).toBeNull(); // taken all the same
+      await expect(store.consumeAndClaim(request, claim, 0)).rejects.toThrow();
+    });
+
+    it('consumeAndClaim: of 20 concurrent callers exactly one claims', async () => {
+      const tag = randomUUID();
+      const request = `contract:{${tag}}:req-race`;
+      await store.set(request, 'r', { ttlSeconds: 60 });
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeAndClaim(request, `contract:{${tag}}:seen-race`, 60)));
+      expect(results.filter((r) => r === 'claimed')).toHaveLength(1);
+      expect(results.filter((r) => r === 'missing')).toHaveLength(19);
+    });
+
     it('consumeJson: missing, consumed, then already-consumed', async () => {
       const k = key('consume');
       expect(await store.consumeJson(k, 1_700_000_000)).toBe('missing');

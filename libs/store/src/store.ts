@@ -30,6 +30,14 @@ export interface Store {
    * gets 'consumed'; the others get 'already-consumed'. 'missing' when the key does not exist.
    */
   consumeJson(key: string, at: number): Promise<ConsumeResult>;
+  /**
+   * In one atomic step: take `takeKey` (GETDEL); if it was there, claim `claimKey` (SET NX with
+   * `ttlSeconds`). 'missing': `takeKey` was absent and nothing changed. 'already-claimed':
+   * `takeKey` was taken but `claimKey` existed. 'claimed': both done. On Redis Cluster the two
+   * keys must share a hash tag. (The ACS uses it to consume an AuthnRequest ID and claim the
+   * assertion ID in one round trip.)
+   */
+  consumeAndClaim(takeKey: string, claimKey: string, ttlSeconds: number): Promise<ConsumeAndClaimResult>;
   /** Add a member to a set; the set's TTL becomes at least `ttlSeconds`. */
   addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
   /** The members of a set (empty when absent). */
@@ -57,3 +65,5 @@ export interface WriteOptions {
 }
 
 export type ConsumeResult = 'consumed' | 'already-consumed' | 'missing';
+
+export type ConsumeAndClaimResult = 'claimed' | 'already-claimed' | 'missing';

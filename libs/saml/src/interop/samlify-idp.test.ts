@@ -31,7 +31,7 @@ function party(options: Omit<InteropConnectionOptions, 'idpEntityId'>, store: St
 async function loginResponse(at: Party, mode: SamlifyMode): Promise<{ requestId: string; samlResponse: string }> {
   const { requestId, location } = await startLogin(at.sp, at.connection);
   expect(new URL(location).searchParams.get('SAMLRequest')).toBeTruthy();
-  expect(await at.store.get(keys.authnRequest(requestId))).not.toBeNull();
+  expect(await at.store.get(keys.authnRequest(at.connection.id, requestId))).not.toBeNull();
   const samlResponse = await idp.respond({ mode, requestId, ...spEndpoints(at.connection), user: person });
   return { requestId, samlResponse };
 }
@@ -65,7 +65,7 @@ async function expectAccepted(at: Party, samlResponse: string, requestId: string
   expect(assertion.assertionId).toMatch(/^_[0-9a-f-]{36}$/);
   expect(assertion.sessionIndex).toMatch(/^_[0-9a-f-]{36}$/);
   expect(mapIdentity(at.connection, assertion)).toEqual({ subject: person.email, email: 'ada.lovelace@example.org', givenName: 'Ada', surname: 'Lovelace' });
-  expect(await at.store.get(keys.authnRequest(requestId))).toBeNull();
+  expect(await at.store.get(keys.authnRequest(at.connection.id, requestId))).toBeNull();
 }
 
 interface ModeCase {
@@ -94,7 +94,7 @@ describe('samlify as the IdP, our SP through createSamlServiceProvider', () => {
       const refusing = party(refuses, store);
       const rejection = await rejectionOf(post(refusing, samlResponse, requestId));
       expect(rejection.code).toBe(code);
-      expect(await store.get(keys.authnRequest(requestId))).not.toBeNull();
+      expect(await store.get(keys.authnRequest(accepting.connection.id, requestId))).not.toBeNull();
       await expectAccepted(accepting, samlResponse, requestId);
     });
   }
@@ -142,7 +142,7 @@ describe('samlify as the IdP, our SP through createSamlServiceProvider', () => {
     const refusing = party({ encrypted: true, wantResponseSigned: false, wantAssertionsSigned: true }, store);
     const rejection = await rejectionOf(post(refusing, samlResponse, requestId));
     expect(rejection.code).toBe('saml.assertion_unsigned');
-    expect(await store.get(keys.authnRequest(requestId))).not.toBeNull();
+    expect(await store.get(keys.authnRequest(accepting.connection.id, requestId))).not.toBeNull();
     await expectAccepted(accepting, samlResponse, requestId);
   });
 

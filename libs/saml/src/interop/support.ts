@@ -96,11 +96,11 @@ export async function startLogin(sp: SamlServiceProvider, connection: ResolvedCo
 
 /**
  * Store an AuthnRequest ID exactly as the SP's cache provider does (`saveAsync`: the key
- * `keys.authnRequest(id)`, node-saml's value, the creation instant). For the benchmark, which
- * needs hundreds of pending requests without building AuthnRequests.
+ * `keys.authnRequest(connectionId, id)`, node-saml's value, the creation instant). For the
+ * benchmark, which needs hundreds of pending requests without building AuthnRequests.
  */
-export async function savePendingRequest(store: Store, requestId: string, ttlSeconds = 600): Promise<void> {
-  await store.set(keys.authnRequest(requestId), new Date().toISOString(), { ttlSeconds });
+export async function savePendingRequest(store: Store, connectionId: string, requestId: string, ttlSeconds = 600): Promise<void> {
+  await store.set(keys.authnRequest(connectionId, requestId), new Date().toISOString(), { ttlSeconds });
 }
 
 /** The identity the broker derives from an assertion (the rules of libs/authn's mapAssertion). */

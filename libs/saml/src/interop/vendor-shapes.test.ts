@@ -52,7 +52,7 @@ async function startVendorLogin(options: InteropConnectionOptions): Promise<Logi
       const { req, res } = acsPost(samlResponse);
       return sp.validateResponse(req, res, connection, { expectedRequestId: requestId });
     },
-    requestPending: async () => (await store.get(keys.authnRequest(requestId))) !== null,
+    requestPending: async () => (await store.get(keys.authnRequest(connection.id, requestId))) !== null,
   };
 }
 
