@@ -37,6 +37,15 @@ export async function createDemoApp(options: { issuer: string; clientId: string;
   app.get('/login', async (_req, res) => {
     res.redirect(303, await authorizationUrl());
   });
+  // RP-initiated logout: the broker ends its session, then comes back to /signed-out.
+  app.get('/logout', (_req, res) => {
+    const url = oidc.buildEndSessionUrl(configuration, { client_id: options.clientId, post_logout_redirect_uri: options.redirectUri.replace(/\/callback$/, '/signed-out') });
+    res.redirect(303, url.href);
+  });
+  app.get('/signed-out', (_req, res) => {
+    res.type('html').send(renderPage('Demo app', '<p>You are signed out.</p><p><a href="/login">Sign in again</a></p>'));
+  });
+
   app.get('/callback', async (req, res) => {
     const state = typeof req.query['state'] === 'string' ? req.query['state'] : '';
     const entry = pending.get(state);
@@ -56,7 +65,7 @@ export async function createDemoApp(options: { issuer: string; clientId: string;
           `<p>Signed in as <strong>${escapeHtml(String(userinfo?.email ?? claims?.sub ?? 'unknown'))}</strong>.</p>
 <h2>ID token claims</h2><pre>${escapeHtml(JSON.stringify(claims, null, 2))}</pre>
 <h2>userinfo</h2><pre>${escapeHtml(JSON.stringify(userinfo, null, 2))}</pre>
-<p><a href="/">Back</a></p>`,
+<p><a href="/logout">Sign out</a> · <a href="/">Back</a></p>`,
         ),
       );
     } catch (error) {

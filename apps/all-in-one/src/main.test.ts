@@ -73,6 +73,16 @@ it('completes the printed login as alice: discovery page, dev IdP, demo app sign
   const landed = await browser.follow(await browser.submit(autoPost));
   expect(landed.url).toContain(`127.0.0.1:${ports.demo}/callback`);
   expect(landed.body).toContain('Signed in as <strong>alice@acme.test</strong>');
+
+  // RP-initiated logout: the broker asks for confirmation, ends its session, and returns to the
+  // app's registered post-logout URI; the next sign-in needs the IdP again.
+  const confirm = await browser.follow(await browser.get(`http://127.0.0.1:${ports.demo}/logout`));
+  expect(confirm.url).toContain(`localhost:${ports.broker}/logout`);
+  const signedOut = await browser.follow(await browser.submit(confirm, { logout: 'yes' }));
+  expect(signedOut.url).toBe(`http://127.0.0.1:${ports.demo}/signed-out`);
+  expect(signedOut.body).toContain('You are signed out');
+  const again = await browser.follow(await browser.get(`http://127.0.0.1:${ports.demo}/login`));
+  expect(again.body).toContain('Work email');
 }, 30_000);
 
 it('needs no Redis: the process runs with REDIS_URL unset and answers /readyz', async () => {
