@@ -12,6 +12,7 @@ import {
   type SamlDiagnostics,
   type SamlServiceProvider,
   type ValidatedAssertion,
+  type ValidatedLogoutRequest,
   type ValidateOptions,
 } from '@broker/saml';
 import type { Logger } from '@broker/telemetry';
@@ -27,6 +28,11 @@ export interface AuthnServiceDeps {
   /** Where rejected responses of each connection are kept for GET /saml/:connectionId/diagnostics. */
   diagnostics: SamlDiagnostics;
   logger: Logger;
+  /**
+   * End every broker (OIDC) session of a user, for SAML Single Logout; resolves to how many
+   * ended. The broker wires it to @broker/oidc's endSessionsOf.
+   */
+  endSessions: (userId: string) => Promise<number>;
   /** Largest SAMLResponse POST body accepted (default 256 KB). */
   maxBodyBytes?: number;
 }
@@ -41,6 +47,8 @@ const REJECTED = 'Your sign-in could not be completed. Please start again from t
  *                   a login link (?link=id)
  *   POST /acs       the Assertion Consumer Service (HTTP-POST binding); IdP-initiated responses
  *                   too, where the connection enables them
+ *   GET|POST /slo   Single Logout for IdP-initiated LogoutRequests (HTTP-Redirect or HTTP-POST
+ *                   binding); 404 unless the IdP has an SLO URL (idp.sloUrl or its metadata)
  *   GET  /diagnostics  the connection's set-up state and recent rejections, for administrators
  *                      (Bearer admin.apiToken; 404 when no token is configured)
  */
@@ -192,6 +200,49 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     if (user?.email) target.searchParams.set('login_hint', user.email);
     res.redirect(303, target.href);
   };
+
+  /**
+   * IdP-initiated Single Logout: a signed LogoutRequest from the connection's IdP ends the
+   * named user's broker sessions, and the browser goes back to the IdP with a LogoutResponse.
+   * A refused request changes nothing and gets the plain 4xx page (recorded in diagnostics).
+   */
+  const singleLogout = async (req: Request, res: Response): Promise<void> => {
+    const { tenant, connection } = await connectionFrom(req);
+    if (!serviceProvider.idpSettings(connection).sloUrl) {
+      await note(req, [connection.id], 'saml.slo_not_configured', { connectionId: connection.id });
+      throw notFound('saml.slo_not_configured', 'This page does not exist.', { connectionId: connection.id });
+    }
+    let request: ValidatedLogoutRequest;
+    try {
+      request = await serviceProvider.validateLogoutRequest(req, connection);
+    } catch (error) {
+      if (error instanceof SamlRejection) throw await refused(req, [connection.id], error.code, { ...error.detail, connectionId: connection.id });
+      throw error;
+    }
+    // The user is found the way a login finds them: tenant, user ID type and the NameID. When
+    // the connection takes the user ID from an attribute, a LogoutRequest (which carries only
+    // the NameID) cannot name the user reliably: nothing is ended, and the IdP is still told
+    // Success, since SAML Single Logout is best effort and the person has no session to end that
+    // we can find (a failure status would only leave the IdP's logout hanging). Sessions then end
+    // at their own expiry.
+    let endedSessions = 0;
+    let userId: string | undefined;
+    if (connection.userIdLocation === 'nameId') {
+      const value = request.nameId.trim();
+      const user = value ? await deps.users.findByIdentifier(tenant.id, connection.userIdType, value) : undefined;
+      userId = user?.id;
+      if (user) endedSessions = await deps.endSessions(user.id);
+    }
+    logger.info(
+      { requestId: req.requestId, tenantId: tenant.id, connectionId: connection.id, userId, endedSessions, logoutRequestId: request.requestId, userIdLocation: connection.userIdLocation },
+      'SAML single logout accepted',
+    );
+    const target = await serviceProvider.logoutResponseUrl(connection, request.requestId, request.relayState, true);
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(req.method === 'POST' ? 303 : 302, target);
+  };
+  router.get('/saml/:connectionId/slo', singleLogout);
+  router.post('/saml/:connectionId/slo', form, singleLogout);
 
   router.get('/saml/:connectionId/diagnostics', async (req: Request, res: Response, next: NextFunction) => {
     const token = deps.config.admin.apiToken;

@@ -106,6 +106,7 @@ async function startAuthn(options: { apiToken?: string | undefined; diagnostics?
       clients: createClientRegistry(store, { development: true }),
       handoff,
       users: createUserRepository(store),
+      endSessions: () => Promise.resolve(0),
       serviceProvider,
       diagnostics: options.diagnostics?.(store) ?? createSamlDiagnostics({ store }),
       logger,

@@ -66,6 +66,8 @@ export interface ProvisionedUser {
 
 export interface UserRepository {
   findById(id: string): Promise<User | undefined>;
+  /** The user a tenant knows by this user identifier (user ID type and value), if any. */
+  findByIdentifier(tenantId: string, type: UserIdType, value: string): Promise<User | undefined>;
   /**
    * The user for an asserted identity, matched by (tenant, user id type, user id). Unknown users
    * are created when the policy allows it and refused otherwise. Mapped attributes are refreshed
@@ -94,6 +96,11 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
 
   return {
     findById,
+
+    async findByIdentifier(tenantId, type, value) {
+      const id = await store.get(keys.userByIdentifier(tenantId, type, value));
+      return id === null ? undefined : findById(id);
+    },
 
     async recordLogin(identity, policy) {
       const indexKey = keys.userByIdentifier(identity.tenantId, identity.userIdType, identity.userId);

@@ -1,7 +1,7 @@
 import { errors, type AdapterPayload } from 'oidc-provider';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore, keys, type Store } from '@broker/store';
-import { createStoreAdapter } from './adapter.ts';
+import { createStoreAdapter, endSessionsOf } from './adapter.ts';
 
 const code = (grantId: string, extra: AdapterPayload = {}): AdapterPayload => ({ grantId, accountId: 'user-1', clientId: 'demo-native', kind: 'AuthorizationCode', ...extra });
 
@@ -51,6 +51,28 @@ describe('store adapter', () => {
     const { codes, accessTokens } = setup();
     await codes.upsert('same-id', code('g1'), 60);
     expect(await accessTokens.find('same-id')).toBeUndefined();
+  });
+
+  it('indexes sessions by account; endSessionsOf ends them and their uid lookups, and no other account\'s', async () => {
+    const { store, sessions } = setup();
+    await sessions.upsert('s0', { uid: 'uid-0' }, 3600); // before login: no account, not indexed
+    await sessions.upsert('s1', { uid: 'uid-1', accountId: 'user-1' }, 3600);
+    await sessions.upsert('s2', { uid: 'uid-2', accountId: 'user-1' }, 7200);
+    await sessions.upsert('s3', { uid: 'uid-3', accountId: 'user-2' }, 3600);
+    expect((await store.members(keys.oidcSessionsByAccount('user-1'))).sort()).toEqual(['s1', 's2']);
+    const ttl = await store.ttl(keys.oidcSessionsByAccount('user-1'));
+    expect(ttl).toBeGreaterThan(7000);
+    // The browser of s2 signed in as someone else since: the stale index entry is left alone.
+    await sessions.upsert('s2', { uid: 'uid-2', accountId: 'user-2' }, 7200);
+
+    expect(await endSessionsOf(store, 'user-1')).toBe(1);
+    expect(await sessions.find('s1')).toBeUndefined();
+    expect(await sessions.findByUid('uid-1')).toBeUndefined();
+    expect(await sessions.find('s2')).toEqual({ uid: 'uid-2', accountId: 'user-2' });
+    expect(await sessions.find('s3')).toEqual({ uid: 'uid-3', accountId: 'user-2' });
+    expect(await sessions.find('s0')).toEqual({ uid: 'uid-0' });
+    expect(await store.members(keys.oidcSessionsByAccount('user-1'))).toEqual([]);
+    expect(await endSessionsOf(store, 'nobody')).toBe(0);
   });
 
   it('finds sessions by uid and device codes by user code', async () => {

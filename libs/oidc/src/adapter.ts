@@ -42,6 +42,10 @@ export function createStoreAdapter(store: Store): new (model: string) => Adapter
         writes.push(store.addToSet(keys.oidcGrantIndex(payload.grantId), key, Math.max(1, Math.ceil(expiresIn || 1_209_600))));
       }
       if (this.model === 'Session' && payload.uid) writes.push(store.set(keys.oidcUid(payload.uid), id, ttl));
+      if (this.model === 'Session' && typeof payload.accountId === 'string' && payload.accountId) {
+        // For endSessionsOf (SAML Single Logout): the index lives at least as long as the session.
+        writes.push(store.addToSet(keys.oidcSessionsByAccount(payload.accountId), id, Math.max(1, Math.ceil(expiresIn || 1_209_600))));
+      }
       if (payload.userCode) writes.push(store.set(keys.oidcUserCode(payload.userCode), id, ttl));
       await Promise.all(writes);
     }
@@ -89,4 +93,33 @@ async function revokeGrant(store: Store, grantId: string): Promise<void> {
   // The Grant itself, every token issued under it, and the index. One key per call: they may
   // sit in different Redis Cluster slots.
   await Promise.all([...members, keys.oidcModel('Grant', grantId), indexKey].map((key) => store.delete(key)));
+}
+
+/**
+ * End every oidc-provider Session of an account (the broker user id): the Session instances,
+ * their uid lookups and the index. Used by SAML Single Logout (IdP-initiated). Grants and the
+ * tokens already issued to apps are not revoked here: apps learn of the logout at their next
+ * authorization request, which finds no session. Returns how many sessions were ended.
+ */
+export async function endSessionsOf(store: Store, accountId: string): Promise<number> {
+  const indexKey = keys.oidcSessionsByAccount(accountId);
+  const ids = await store.members(indexKey);
+  let ended = 0;
+  // One key per call: they may sit in different Redis Cluster slots.
+  await Promise.all(
+    ids.map(async (id) => {
+      const key = keys.oidcModel('Session', id);
+      const value = await store.get(key);
+      if (value === null) return;
+      const payload = JSON.parse(value) as AdapterPayload;
+      // The index may name a session that has since been reused by another account: leave it.
+      if (payload.accountId !== undefined && payload.accountId !== accountId) return;
+      const removals = [store.delete(key)];
+      if (typeof payload.uid === 'string') removals.push(store.delete(keys.oidcUid(payload.uid)));
+      await Promise.all(removals);
+      ended += 1;
+    }),
+  );
+  await store.delete(indexKey);
+  return ended;
 }

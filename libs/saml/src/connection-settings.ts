@@ -11,12 +11,12 @@ export interface IdpSettings {
 }
 
 /** The SP's URLs for one connection, under the broker's public origin. */
-export function spUrls(issuer: string, connection: string | { id: string; spEntityId?: string | undefined }): { entityId: string; acsUrl: string; loginUrl: string; metadataUrl: string } {
+export function spUrls(issuer: string, connection: string | { id: string; spEntityId?: string | undefined }): { entityId: string; acsUrl: string; loginUrl: string; metadataUrl: string; sloUrl: string } {
   const id = typeof connection === 'string' ? connection : connection.id;
   const base = `${issuer}/saml/${encodeURIComponent(id)}`;
   // The SAML request issuer is derived per connection unless the connection overrides it.
   const entityId = (typeof connection === 'string' ? undefined : connection.spEntityId) ?? `${base}/metadata`;
-  return { entityId, acsUrl: `${base}/acs`, loginUrl: `${base}/login`, metadataUrl: `${base}/metadata` };
+  return { entityId, acsUrl: `${base}/acs`, loginUrl: `${base}/login`, metadataUrl: `${base}/metadata`, sloUrl: `${base}/slo` };
 }
 
 /**

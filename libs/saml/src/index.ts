@@ -1,5 +1,5 @@
 export { createSamlServiceProvider } from './service-provider.ts';
-export type { SamlServiceProvider, ServiceProviderDeps, ValidatedAssertion, ValidateOptions } from './service-provider.ts';
+export type { SamlServiceProvider, ServiceProviderDeps, ValidatedAssertion, ValidatedLogoutRequest, ValidateOptions } from './service-provider.ts';
 export { SamlRejection, toSamlRejection } from './rejection.ts';
 export { spUrls, resolveIdpSettings } from './connection-settings.ts';
 export type { IdpSettings } from './connection-settings.ts';

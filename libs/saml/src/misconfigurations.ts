@@ -358,6 +358,53 @@ export const SAML_MISCONFIGURATIONS: Readonly<Record<string, Explanation>> = {
     fix: "The broker log holds the reason under the reference shown to the person. Check the IdP application against our SP metadata (Identifier, Reply URL, signing certificate).",
   },
 
+  // --- Single Logout (IdP-initiated LogoutRequests at {issuer}/saml/{connection id}/slo) -----------
+  'saml.slo_not_configured': {
+    category: 'idp_profile',
+    problem: 'A LogoutRequest arrived at our SLO URL, but the connection knows no IdP SLO URL to answer to, so Single Logout is off for it.',
+    fix: "Set idp.sloUrl in our connection configuration (or give IdP metadata with a SingleLogoutService), or remove our SLO URL from the IdP's settings.",
+  },
+  'saml.logout_invalid': {
+    category: 'malformed_response',
+    problem: 'The message at our SLO URL is not a readable LogoutRequest (not base64/DEFLATE, not well-formed XML, a DOCTYPE, no ID, no or several NameIDs, a repeated query parameter, or an IssueInstant missing).',
+    fix: 'Check the IdP logout (SLO) settings: it must send a SAML 2.0 LogoutRequest with the HTTP-Redirect or HTTP-POST binding. Contact support with the reference if the IdP is standard.',
+  },
+  'saml.logout_unsigned': {
+    category: 'signing_requirements',
+    problem: 'The LogoutRequest is not signed (no Signature and SigAlg in the query, or no enveloped signature in the POST). An unsigned logout could be forged by anyone.',
+    fix: 'Turn on signing of logout requests in the IdP (Entra ID and Okta sign them by default).',
+  },
+  'saml.logout_invalid_signature': {
+    category: 'certificate',
+    problem: 'The signature of the LogoutRequest does not verify with the pinned IdP certificates (configuredFingerprints): the IdP signs with another key, or the message was changed.',
+    fix: "Compare the IdP's current signing certificate with idp.certificates in our connection configuration; add the new one after a rotation.",
+  },
+  'saml.logout_algorithm_forbidden': {
+    category: 'algorithm_policy',
+    problem: 'The LogoutRequest is signed with an algorithm the connection does not accept (SHA-1 without security.allowSha1, or not RSA for the Redirect binding).',
+    fix: 'Make the IdP sign with RSA-SHA256; set security.allowSha1 in our connection configuration only for an IdP that cannot.',
+  },
+  'saml.logout_issuer_mismatch': {
+    category: 'entity_id_mismatch',
+    problem: 'The Issuer of the LogoutRequest (receivedIssuer) is not the IdP entity ID of this connection (expectedIssuer).',
+    fix: "Set idp.entityId in our connection configuration to the IdP's entity ID, or point the IdP at the SLO URL of the right connection.",
+  },
+  'saml.logout_destination_mismatch': {
+    category: 'acs_url_wrong',
+    problem: 'The LogoutRequest is addressed (Destination, receivedDestination) to another URL than our SLO URL (expectedDestination).',
+    fix: 'Enter our SLO URL ({issuer}/saml/{connection id}/slo, from our SP metadata) as the logout URL in the IdP.',
+  },
+  'saml.logout_expired': {
+    category: 'clock_skew',
+    problem: 'The LogoutRequest had expired (NotOnOrAfter, or issued longer ago than ttl.interaction) or was issued in the future: the clocks differ (clockDifferenceSeconds) or it was sent again later.',
+    fix: 'Correct the clock of the IdP server or of the broker hosts (NTP), or raise security.clockSkewSeconds in our connection configuration.',
+  },
+  'saml.logout_replay': {
+    category: 'replay_or_stale_login',
+    problem: 'This LogoutRequest (logoutRequestId) was already acted on: the browser sent it twice or someone replayed it.',
+    fix: 'Usually nothing to change: the person is already signed out. If it repeats, look for a proxy or browser extension that repeats requests, or contact support.',
+  },
+
   // --- Broker error ---------------------------------------------------------------------------------
   'saml.internal': {
     category: 'internal',

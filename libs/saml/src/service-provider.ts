@@ -20,6 +20,7 @@ import { responsePolicy, type ResponsePolicy } from './policy.ts';
 import { decryptAssertion } from './decrypt.ts';
 import { checkDecryptedSignatures, checkIdentityComments, preflight, type Envelope } from './preflight.ts';
 import { SamlRejection, toSamlRejection } from './rejection.ts';
+import { checkLogoutRequest, checkRedirectSignaturePresent, decodePostRequest, inflateRedirectRequest, parseRedirectQuery, type LogoutPolicy } from './logout.ts';
 
 export interface ServiceProviderDeps {
   /** The broker's public origin; SP entity IDs and ACS URLs live under it. */
@@ -55,6 +56,17 @@ export interface ValidateOptions {
   allowUnsolicited?: boolean;
 }
 
+/** A LogoutRequest from the IdP (IdP-initiated Single Logout) that passed every check. */
+export interface ValidatedLogoutRequest {
+  /** The LogoutRequest's ID: the LogoutResponse's InResponseTo. */
+  requestId: string;
+  nameId: string;
+  nameIdFormat?: string | undefined;
+  sessionIndex?: string | undefined;
+  /** The RelayState to send back with the LogoutResponse, if the IdP sent one. */
+  relayState?: string | undefined;
+}
+
 export interface SamlServiceProvider {
   /** A fresh AuthnRequest ID; store it with the RelayState, then pass both to `sendToIdp`. */
   newRequestId(): string;
@@ -66,6 +78,20 @@ export interface SamlServiceProvider {
    * detail holds what diagnostics need.
    */
   validateResponse(req: Request, res: Response, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion>;
+  /**
+   * Validate a LogoutRequest from the connection's IdP at our SLO URL: HTTP-Redirect binding
+   * (GET: SAMLRequest, RelayState, SigAlg, Signature in the query) or HTTP-POST binding (POST
+   * body). It must be signed by a pinned IdP certificate, come from the IdP's entity ID, be
+   * addressed to our SLO URL (when it names a Destination), be recent and unexpired, and be new
+   * (its ID is claimed in a replay cache on success). Rejects with SamlRejection (saml.logout_*,
+   * saml.slo_not_configured when the IdP has no SLO URL).
+   */
+  validateLogoutRequest(req: Request, connection: ResolvedConnection): Promise<ValidatedLogoutRequest>;
+  /**
+   * The URL of the LogoutResponse to the IdP's SLO URL (HTTP-Redirect binding; signed when the
+   * connection has an SP signing key): Success, or Requester/UnknownPrincipal when not `success`.
+   */
+  logoutResponseUrl(connection: ResolvedConnection, requestId: string, relayState: string | undefined, success: boolean): Promise<string>;
   /** The SP metadata XML for a connection. */
   metadata(connection: ResolvedConnection): string;
   /** The IdP settings of a connection (config merged with metadata). */
@@ -78,6 +104,8 @@ interface PendingCall {
   requestId?: string;
   /** An IdP-initiated response: there is no request for node-saml to look up. */
   unsolicited?: boolean;
+  /** Options for Single Logout: sign with the SP key whenever there is one; always deflate (Redirect). */
+  logout?: boolean;
 }
 
 /**
@@ -124,6 +152,8 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
     return {
       callbackUrl: sp.acsUrl,
       issuer: sp.entityId,
+      logoutCallbackUrl: sp.sloUrl,
+      ...(idp.sloUrl ? { logoutUrl: idp.sloUrl } : {}),
       audience: sp.entityId,
       entryPoint: idp.ssoUrl,
       idpIssuer: idp.entityId,
@@ -146,11 +176,11 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       authnRequestBinding: request.binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
       // The HTTP-POST binding carries the request base64-encoded, not deflated (SAML Bindings 3.5.4);
       // node-saml deflates unless told not to.
-      skipRequestCompression: request.binding === 'post',
+      skipRequestCompression: !call.logout && request.binding === 'post',
       ...(request.requestedAuthnContext
         ? { disableRequestedAuthnContext: false, authnContext: request.requestedAuthnContext.classRefs, racComparison: request.requestedAuthnContext.comparison }
         : { disableRequestedAuthnContext: true }),
-      ...(request.sign && connection.sp.signing ? { privateKey: connection.sp.signing.privateKey } : {}),
+      ...((call.logout || request.sign) && connection.sp.signing ? { privateKey: connection.sp.signing.privateKey } : {}),
       ...(connection.sp.encryption ? { decryptionPvk: connection.sp.encryption.privateKey } : {}),
       ...(call.requestId ? { generateUniqueId: () => call.requestId ?? '' } : {}),
     };
@@ -265,11 +295,73 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       }
     },
 
+    async validateLogoutRequest(req, connection) {
+      const { idp, policy } = settingsFor(connection);
+      const sp = spUrls(deps.issuer, connection);
+      const detail: Record<string, unknown> = { expectedIssuer: idp.entityId, expectedDestination: sp.sloUrl, configuredFingerprints: policy.pinnedFingerprints };
+      try {
+        if (!idp.sloUrl) throw new SamlRejection('saml.slo_not_configured', 'the IdP of this connection has no SLO URL');
+        const logoutPolicy: LogoutPolicy = { idpEntityId: idp.entityId, sloUrl: sp.sloUrl, allowSha1: policy.allowSha1, clockSkewMs: policy.clockSkewMs, maxAgeMs: requestTtl * 1000 };
+        const saml = new SAML(optionsFor({ connection, logout: true }));
+        let checked;
+        let result: { profile: Profile | null };
+        let relayState: string | undefined;
+        if (req.method === 'GET') {
+          const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
+          const message = parseRedirectQuery(rawQuery);
+          relayState = message.relayState;
+          checked = checkLogoutRequest(inflateRedirectRequest(message.samlRequest), logoutPolicy, now(), 'redirect');
+          checkRedirectSignaturePresent(message, policy.allowSha1);
+          const container: Record<string, string> = { SAMLRequest: message.samlRequest, SigAlg: message.sigAlg ?? '', Signature: message.signature ?? '' };
+          if (message.relayState !== undefined) container['RelayState'] = message.relayState;
+          // node-saml verifies the query signature against the pinned certificates only, over
+          // the octets rebuilt from the raw query (SAML Bindings 3.4.4.1).
+          result = await saml.validateRedirectAsync(container, message.signedOctets);
+        } else {
+          const body = (req.body ?? {}) as Record<string, unknown>;
+          const encoded = body['SAMLRequest'];
+          if (typeof encoded !== 'string' || encoded.length === 0) throw new SamlRejection('saml.logout_invalid', 'no SAMLRequest in the POST body');
+          relayState = typeof body['RelayState'] === 'string' ? body['RelayState'] : undefined;
+          checked = checkLogoutRequest(decodePostRequest(encoded), logoutPolicy, now(), 'post');
+          result = await saml.validatePostRequestAsync({ SAMLRequest: encoded });
+        }
+        const profile = result.profile;
+        if (!profile || profile.ID !== checked.id || profile.nameID !== checked.nameId) throw new SamlRejection('saml.logout_invalid', 'the validated LogoutRequest is not the one that was checked');
+        // A LogoutRequest acts once: its ID is claimed until it could no longer be accepted anyway.
+        const ttlSeconds = Math.max(1, Math.ceil((checked.validUntilMs - now()) / 1000));
+        if (!(await deps.store.setIfAbsent(keys.logoutRequestSeen(connection.id, checked.id), '1', { ttlSeconds }))) {
+          throw new SamlRejection('saml.logout_replay', 'this LogoutRequest was already used', { logoutRequestId: checked.id });
+        }
+        return { requestId: checked.id, nameId: checked.nameId, nameIdFormat: profile.nameIDFormat || undefined, sessionIndex: checked.sessionIndex, relayState };
+      } catch (error) {
+        const rejection = toLogoutRejection(error);
+        Object.assign(rejection.detail, detail, { connectionId: connection.id }, rejection.detail);
+        throw rejection;
+      }
+    },
+
+    async logoutResponseUrl(connection, requestId, relayState, success) {
+      const { idp } = settingsFor(connection);
+      if (!idp.sloUrl) throw new SamlRejection('saml.slo_not_configured', 'the IdP of this connection has no SLO URL');
+      const saml = new SAML(optionsFor({ connection, logout: true }));
+      const request: Profile = { ID: requestId, issuer: idp.entityId, nameID: '', nameIDFormat: '' };
+      return saml.getLogoutResponseUrlAsync(request, relayState ?? '', {}, success);
+    },
+
     metadata(connection) {
       const sp = spUrls(deps.issuer, connection);
+      // The SingleLogoutService is published only when the IdP has an SLO URL: only then does
+      // the SLO endpoint answer.
+      let idpSloUrl: string | undefined;
+      try {
+        idpSloUrl = settingsFor(connection).idp.sloUrl;
+      } catch {
+        idpSloUrl = undefined;
+      }
       return generateServiceProviderMetadata({
         issuer: sp.entityId,
         callbackUrl: sp.acsUrl,
+        ...(idpSloUrl ? { logoutCallbackUrl: sp.sloUrl } : {}),
         identifierFormat: connection.nameIdFormat,
         wantAssertionsSigned: connection.wantAssertionsSigned,
         decryptionCert: connection.sp.encryption?.certificate ?? null,
@@ -289,6 +381,20 @@ function validatedAssertionId(profile: Profile): string | undefined {
   const parsed = profile.getAssertion?.() as { Assertion?: { $?: { ID?: unknown } } } | undefined;
   const id = parsed?.Assertion?.$?.ID;
   return typeof id === 'string' ? id : undefined;
+}
+
+/** node-saml's logout validation messages, as stable codes. */
+function toLogoutRejection(error: unknown): SamlRejection {
+  if (error instanceof SamlRejection) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = /signature/i.test(message)
+    ? 'saml.logout_invalid_signature'
+    : /issuer/i.test(message)
+      ? 'saml.logout_issuer_mismatch'
+      : /expired|not yet valid/i.test(message)
+        ? 'saml.logout_expired'
+        : 'saml.logout_invalid';
+  return new SamlRejection(code, message, { reason: message });
 }
 
 const passThrough: VerifyWithoutRequest = (profile, done) => done(null, profile ?? undefined);

@@ -13,7 +13,7 @@ import {
   type LoginHandoff,
   type UserRepository,
 } from '@broker/identity';
-import { createProvider, type Provider } from '@broker/oidc';
+import { createProvider, endSessionsOf, type Provider } from '@broker/oidc';
 import { createAuthPortalRouter } from '@broker/portal';
 import { createSamlDiagnostics, createSamlServiceProvider, type SamlDiagnostics, type SamlServiceProvider } from '@broker/saml';
 import type { Store } from '@broker/store';
@@ -104,6 +104,7 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
         clients: deps.clients,
         handoff: deps.handoff,
         users: deps.users,
+        endSessions: (userId) => endSessionsOf(deps.store, userId),
         serviceProvider: deps.serviceProvider,
         diagnostics: deps.diagnostics,
         logger: deps.logger.child({ component: 'authn' }),

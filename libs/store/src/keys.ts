@@ -22,6 +22,13 @@ export const keys = {
   oidcModel: (model: string, id: string) => `oidc:${model}:${id}`,
   /** The keys of every model instance issued under one grant (for revokeByGrantId). */
   oidcGrantIndex: (grantId: string) => `oidc:grant-index:${grantId}`,
+  /**
+   * The oidc-provider Session ids of one account (the broker user id): SAML Single Logout ends
+   * them all. Lives at least as long as its longest-lived member.
+   */
+  oidcSessionsByAccount: (accountId: string) => `oidc:sessions-by-account:${accountId}`,
+  /** A LogoutRequest ID already acted on through a connection (SAML Single Logout replay cache). */
+  logoutRequestSeen: (connectionId: string, requestId: string) => `saml:{${connectionId}}:logout-seen:${requestId}`,
   /** oidc-provider lookup by uid (sessions). */
   oidcUid: (uid: string) => `oidc:uid:${uid}`,
   /** oidc-provider lookup by user code (device flow). */
