@@ -1,6 +1,7 @@
 // End to end, split mode on Redis: what each connection setting does to the user an app gets.
 // Four tenants on the dev IdP: user ID from an attribute, Create Users off, the Azure preset
 // against the dev IdP's Entra ID profile; claims (acr, amr, email_verified, role) from a login.
+import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { persistentId } from '@broker/dev-idp';
 import { createUserRepository } from '@broker/identity';
@@ -109,10 +110,12 @@ describe.skipIf(skipWithoutRedis())('tenants: user ID, Create Users, names, pres
     expect(await codeRecord(chris.callback)).toMatchObject({ acr: MULTIPLE_AUTHN, amr: ['mfa'] });
   });
 
-  it('the ID token carries acr and amr from the AuthnContext', async () => {
+  it('the ID token and userinfo carry acr and amr from the AuthnContext', async () => {
     const alice = await loginToCallback(ALICE, 'acme-dev-idp');
-    const claims = (await redeem(alice.config, alice.callback, alice.request)).claims;
+    const { tokens, claims } = await redeem(alice.config, alice.callback, alice.request);
     expect(claims).toMatchObject({ acr: PASSWORD_PROTECTED_TRANSPORT, amr: ['pwd'] });
+    const userinfo = await oidc.fetchUserInfo(alice.config, tokens.access_token, claims.sub);
+    expect(userinfo).toMatchObject({ sub: claims.sub, acr: PASSWORD_PROTECTED_TRANSPORT, amr: ['pwd'] });
   });
 
   it('the Azure preset maps Entra ID’s claim URIs; the user ID is the persistent NameID', async () => {

@@ -187,10 +187,21 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: createInteractionPolicy() },
     loadExistingGrant: async (ctx) => loadOrCreateFirstPartyGrant(ctx),
-    findAccount: async (_ctx, sub): Promise<Account | undefined> => {
+    findAccount: async (ctx, sub, token): Promise<Account | undefined> => {
       const claims = await deps.findAccount(sub);
       if (!claims) return undefined;
-      return { accountId: sub, claims: () => ({ ...claims }) };
+      // acr and amr belong to the authentication (the session), not to the user: the ID token gets
+      // them from the session; userinfo reads them from the session the access token came from.
+      const sessionUid = (token as { sessionUid?: unknown } | undefined)?.sessionUid;
+      const session = typeof sessionUid === 'string' ? await ctx.oidc.provider.Session.findByUid(sessionUid) : undefined;
+      return {
+        accountId: sub,
+        claims: (use) => ({
+          ...claims,
+          ...(use === 'userinfo' && session?.acr ? { acr: session.acr } : {}),
+          ...(use === 'userinfo' && session?.amr?.length ? { amr: session.amr } : {}),
+        }),
+      };
     },
     renderError: (ctx, out, error) => {
       // The express request underneath carries the id our requestId() middleware gave it.
