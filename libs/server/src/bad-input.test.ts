@@ -4,28 +4,19 @@
 // and leave a log line with that reference and the specific code. A positive control shows that
 // the same flow with the untouched response does sign in, so each rejection is about the input.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfigFile, type ResolvedConfig } from '@broker/config';
-// The dev IdP (scope:dev-idp) and the test browser (type:testing) are outside what a broker shell
-// lib may depend on; this test needs both to drive a real login, and only this test file does.
-import { createDevIdp, loadDevIdpConfig, type DevIdpConfig } from '@broker/dev-idp';
-import { createRedisStore, keys, type Store } from '@broker/store';
+import { keys } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
-import { createLogger } from '@broker/telemetry';
 import { TestBrowser, parseForm, type Page } from '@broker/testing';
-import { buildBrokerDeps, createBrokerApp } from './broker.ts';
-import { resolveSecrets } from './secrets.ts';
-import { authorizeUrl as pkceAuthorizeUrl, closeServer, expectRefusedPage, keysUnder, listenOnFreePort, type LogLine } from './test/broker-test-support.ts';
+import { authorizeUrl as pkceAuthorizeUrl, expectRefusedPage, keysUnder, type LogLine } from './test/broker-test-support.ts';
+import { startDemoBroker, type DemoBroker } from './test/demo-broker.ts';
 import { selfSignedCertificate } from './test/self-signed-cert.ts';
 
 const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
 const url = redisTestUrl();
 const available = await redisAvailable(url);
 
-const DEMO = new URL('../../../config/demo/', import.meta.url);
 const CONNECTION = 'acme-dev-idp';
 const CLIENT = { id: 'demo-backend', redirectUri: 'http://localhost:8080/callback' };
 const ALICE = { username: 'alice', password: 'alice-password', email: 'alice@acme.test' };
@@ -42,72 +33,23 @@ interface AcsPost {
 
 describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is refused safely', () => {
   const prefix = `test:bad-input:${randomUUID()}:`;
-  const lines: LogLine[] = [];
+  let lines: LogLine[] = [];
+  let harness: DemoBroker | undefined;
   let admin: Redis | undefined;
-  let store: Store | undefined;
-  let broker: Server | undefined;
-  let idp: Server | undefined;
-  let rogueIdp: Server | undefined;
   let issuer = '';
   let idpBase = '';
   let rogueBase = '';
 
   beforeAll(async () => {
     requireRedisInCi(available, url);
-    admin = new Redis(url, { maxRetriesPerRequest: 1 });
-
-    // Listen first: the issuer, the IdP's entity ID and every SAML URL name the real ports.
-    const brokerListening = await listenOnFreePort();
-    broker = brokerListening.server;
-    issuer = `http://localhost:${brokerListening.port}`;
-    const idpListening = await listenOnFreePort('127.0.0.1');
-    idp = idpListening.server;
-    idpBase = `http://127.0.0.1:${idpListening.port}`;
-    const rogueListening = await listenOnFreePort('127.0.0.1');
-    rogueIdp = rogueListening.server;
-    rogueBase = `http://127.0.0.1:${rogueListening.port}`;
-
-    const quiet = createLogger({ service: 'dev-idp-test', level: 'silent' });
-    const demoIdp = await loadDevIdpConfig(fileURLToPath(new URL('dev-idp.yaml', DEMO)));
-    const idpConfig: DevIdpConfig = {
-      ...demoIdp,
-      entityId: `${idpBase}/metadata`,
-      baseUrl: idpBase,
-      serviceProviders: [{ entityId: `${issuer}/saml/${CONNECTION}/metadata`, acsUrls: [`${issuer}/saml/${CONNECTION}/acs`] }],
-    };
-    idp.on('request', createDevIdp({ config: idpConfig, logger: quiet }));
+    harness = await startDemoBroker({ redisUrl: url, prefix });
+    ({ lines, admin, issuer, idpBase } = harness);
     // Same entity ID, same users, same SP: only the signing key (and its self-signed certificate) differ.
-    rogueIdp.on('request', createDevIdp({ config: { ...idpConfig, baseUrl: rogueBase, signing: selfSignedCertificate('rogue idp - not trusted') }, logger: quiet }));
-
-    const demo = loadConfigFile(fileURLToPath(new URL('broker.yaml', DEMO)), { env: {} });
-    const config: ResolvedConfig = {
-      ...demo,
-      issuer,
-      tenants: demo.tenants.map((tenant) => ({
-        ...tenant,
-        connections: tenant.connections.map((connection) =>
-          connection.id === CONNECTION ? { ...connection, idp: { ...connection.idp, entityId: `${idpBase}/metadata`, ssoUrl: `${idpBase}/sso` } } : connection,
-        ),
-      })),
-    };
-    const logger = createLogger({
-      service: 'broker-test',
-      level: 'info',
-      destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
-    });
-    store = createRedisStore({ url, keyPrefix: prefix });
-    const secrets = await resolveSecrets(config, 'all-in-one', logger);
-    broker.on('request', createBrokerApp(await buildBrokerDeps({ config, store, logger, secrets }), ['portal', 'authn', 'token']));
+    rogueBase = (await harness.startIdp({ ...harness.idpConfig, signing: selfSignedCertificate('rogue idp - not trusted') })).base;
   });
 
   afterAll(async () => {
-    await Promise.all([closeServer(broker), closeServer(idp), closeServer(rogueIdp)]);
-    await store?.close();
-    if (admin) {
-      const left = await keysUnder(admin, prefix);
-      if (left.size > 0) await admin.del(...[...left].map((key) => `${prefix}${key}`));
-      await admin.quit();
-    }
+    await harness?.close();
   });
 
   /**

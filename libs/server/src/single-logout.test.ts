@@ -5,26 +5,19 @@
 // forged LogoutRequest (unsigned, or signed by another key) gets the plain 400 page and her
 // session stays.
 import { createSign, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfigFile, type ResolvedConfig } from '@broker/config';
-import { createDevIdp, loadDevIdpConfig, type DevIdpConfig } from '@broker/dev-idp';
-import { createRedisStore, keys, type Store } from '@broker/store';
+import { keys } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
-import { createLogger } from '@broker/telemetry';
 import { TestBrowser, fixtureKeyPair, parseForm } from '@broker/testing';
-import { buildBrokerDeps, createBrokerApp } from './broker.ts';
-import { resolveSecrets } from './secrets.ts';
-import { authorizeUrl, closeServer, expectRefusedPage, keysUnder, listenOnFreePort, type LogLine } from './test/broker-test-support.ts';
+import { authorizeUrl, expectRefusedPage, keysUnder, type LogLine } from './test/broker-test-support.ts';
+import { startDemoBroker, type DemoBroker } from './test/demo-broker.ts';
 
 const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
 const url = redisTestUrl();
 const available = await redisAvailable(url);
 
-const DEMO = new URL('../../../config/demo/', import.meta.url);
 const CONNECTION = 'acme-dev-idp';
 const CLIENT = { id: 'demo-backend', redirectUri: 'http://localhost:8080/callback' };
 const ALICE = { username: 'alice', password: 'alice-password', email: 'alice@acme.test' };
@@ -34,61 +27,23 @@ const SAML = 'urn:oasis:names:tc:SAML:2.0:assertion';
 
 describe.skipIf(skipRedisTests(available, url))('broker on Redis: IdP-initiated SAML Single Logout', () => {
   const prefix = `test:slo:${randomUUID()}:`;
-  const lines: LogLine[] = [];
+  let lines: LogLine[] = [];
+  let harness: DemoBroker | undefined;
   let admin: Redis | undefined;
-  let store: Store | undefined;
-  let broker: Server | undefined;
-  let idp: Server | undefined;
   let issuer = '';
   let idpBase = '';
   let idpKey = '';
 
   beforeAll(async () => {
     requireRedisInCi(available, url);
-    admin = new Redis(url, { maxRetriesPerRequest: 1 });
-    const brokerListening = await listenOnFreePort();
-    broker = brokerListening.server;
-    issuer = `http://localhost:${brokerListening.port}`;
-    const idpListening = await listenOnFreePort('127.0.0.1');
-    idp = idpListening.server;
-    idpBase = `http://127.0.0.1:${idpListening.port}`;
-
-    const demoIdp = await loadDevIdpConfig(fileURLToPath(new URL('dev-idp.yaml', DEMO)));
-    idpKey = demoIdp.signing.privateKeyPem;
-    const idpConfig: DevIdpConfig = {
-      ...demoIdp,
-      entityId: `${idpBase}/metadata`,
-      baseUrl: idpBase,
-      serviceProviders: [{ entityId: `${issuer}/saml/${CONNECTION}/metadata`, acsUrls: [`${issuer}/saml/${CONNECTION}/acs`] }],
-    };
-    idp.on('request', createDevIdp({ config: idpConfig, logger: createLogger({ service: 'dev-idp-test', level: 'silent' }) }));
-
-    const demo = loadConfigFile(fileURLToPath(new URL('broker.yaml', DEMO)), { env: {} });
-    const config: ResolvedConfig = {
-      ...demo,
-      issuer,
-      tenants: demo.tenants.map((tenant) => ({
-        ...tenant,
-        connections: tenant.connections.map((connection) =>
-          // The IdP's SLO URL turns the connection's SLO endpoint on (and the SP metadata's SingleLogoutService).
-          connection.id === CONNECTION ? { ...connection, idp: { ...connection.idp, entityId: `${idpBase}/metadata`, ssoUrl: `${idpBase}/sso`, sloUrl: `${idpBase}/slo` } } : connection,
-        ),
-      })),
-    };
-    const logger = createLogger({ service: 'broker-test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) } });
-    store = createRedisStore({ url, keyPrefix: prefix });
-    const secrets = await resolveSecrets(config, 'all-in-one', logger);
-    broker.on('request', createBrokerApp(await buildBrokerDeps({ config, store, logger, secrets }), ['portal', 'authn', 'token']));
+    // The IdP's SLO URL turns the connection's SLO endpoint on (and the SP metadata's SingleLogoutService).
+    harness = await startDemoBroker({ redisUrl: url, prefix, connection: (connection, base) => ({ ...connection, idp: { ...connection.idp, sloUrl: `${base}/slo` } }) });
+    ({ lines, admin, issuer, idpBase } = harness);
+    idpKey = harness.idpConfig.signing.privateKeyPem;
   });
 
   afterAll(async () => {
-    await Promise.all([closeServer(broker), closeServer(idp)]);
-    await store?.close();
-    if (admin) {
-      const left = await keysUnder(admin, prefix);
-      if (left.size > 0) await admin.del(...[...left].map((key) => `${prefix}${key}`));
-      await admin.quit();
-    }
+    await harness?.close();
   });
 
   const diagnosticsPrefix = keys.samlDiagnostics('');
