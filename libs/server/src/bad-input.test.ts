@@ -8,10 +8,9 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
-import { TestBrowser, parseForm, type Page } from '@broker/testing';
+import { TestBrowser, fixtureKeyPair, parseForm, type Page } from '@broker/testing';
 import { authorizeUrl as pkceAuthorizeUrl, expectRefusedPage, keysUnder, type LogLine } from './test/broker-test-support.ts';
 import { startDemoBroker, type DemoBroker } from './test/demo-broker.ts';
-import { selfSignedCertificate } from './test/self-signed-cert.ts';
 
 const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
 const url = redisTestUrl();
@@ -44,8 +43,9 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: bad input is r
     requireRedisInCi(available, url);
     harness = await startDemoBroker({ redisUrl: url, prefix });
     ({ lines, admin, issuer, idpBase } = harness);
-    // Same entity ID, same users, same SP: only the signing key (and its self-signed certificate) differ.
-    rogueBase = (await harness.startIdp({ ...harness.idpConfig, signing: selfSignedCertificate('rogue idp - not trusted') })).base;
+    // Same entity ID, same users, same SP: only the signing key (the untrusted test key and its
+    // self-signed certificate) differs.
+    rogueBase = (await harness.startIdp({ ...harness.idpConfig, signing: fixtureKeyPair('attacker') })).base;
   });
 
   afterAll(async () => {

@@ -88,7 +88,7 @@ const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-/** A PEM private key and its PEM certificate (the shape of selfSignedCertificate's result too). */
+/** A PEM private key and its PEM certificate. */
 export interface PemKeyPair {
   privateKeyPem: string;
   certificatePem: string;
