@@ -28,18 +28,8 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { parseForm, startSplitCluster, type SplitCluster, type SplitProcessName } from '@broker/testing';
+import { option, write } from './cli.ts';
 
-const write = (line: string): void => {
-  process.stdout.write(`${line}\n`);
-};
-
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at === -1) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
 function textOption(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
   if (at === -1) return undefined;

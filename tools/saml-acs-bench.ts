@@ -18,18 +18,8 @@ import { createSamlServiceProvider } from '@broker/saml';
 import { createMemoryStore, createRedisStore, keys, type Store } from '@broker/store';
 import { BROKER_ISSUER, acsPost, interopConnection, savePendingRequest, spEndpoints } from '../libs/saml/src/interop/support.ts';
 import { CLAIMS, ENTRA_TENANT_ID, entraIdResponse, entraIssuer } from '../libs/saml/src/interop/vendor-responses.ts';
+import { option, write } from './cli.ts';
 
-const write = (line: string): void => {
-  process.stdout.write(`${line}\n`);
-};
-
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at === -1) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
 
 const useRedis = process.argv.includes('--redis');
 // For profiling one side alone (node --cpu-prof): --only bare | --only ours.
