@@ -112,3 +112,50 @@ export function checkAssertion(assertion: Element, policy: ResponsePolicy, envel
     inResponseTo,
   };
 }
+
+/** What the broker reads from a verified assertion: the subject, the session and the attributes. */
+export interface AssertionContents {
+  nameId: string;
+  nameIdFormat?: string | undefined;
+  issuer: string;
+  sessionIndex?: string | undefined;
+  /** Attribute name to its value, or its values when there are several. */
+  attributes: Record<string, string | string[]>;
+}
+
+/**
+ * Read the subject and attributes of an assertion that passed checkAssertion and whose signature
+ * (or its Response's) was verified on this very element. Attribute values are the text of each
+ * AttributeValue; values that are empty or hold elements are skipped; an attribute named twice
+ * keeps its last occurrence (as node-saml's profile did, so mappings keep their meaning).
+ */
+export function readAssertion(assertion: Element): AssertionContents {
+  const subject = firstChild(assertion, NS.saml, 'Subject');
+  const nameId = subject && firstChild(subject, NS.saml, 'NameID');
+  const attributes: Record<string, string | string[]> = {};
+  for (const statement of childElements(assertion, NS.saml, 'AttributeStatement')) {
+    for (const attribute of childElements(statement, NS.saml, 'Attribute')) {
+      const name = attr(attribute, 'Name');
+      const valueElements = childElements(attribute, NS.saml, 'AttributeValue');
+      if (name === undefined || valueElements.length === 0) continue;
+      const values = valueElements.map(simpleValue).filter((v): v is string => v !== undefined);
+      if (valueElements.length > 1) attributes[name] = values;
+      else if (values[0] !== undefined) attributes[name] = values[0];
+      else delete attributes[name];
+    }
+  }
+  return {
+    nameId: nameId?.textContent ?? '',
+    nameIdFormat: attr(nameId, 'Format'),
+    issuer: text(firstChild(assertion, NS.saml, 'Issuer')),
+    sessionIndex: attr(firstChild(assertion, NS.saml, 'AuthnStatement'), 'SessionIndex'),
+    attributes,
+  };
+}
+
+/** The text of an AttributeValue without element children; undefined when blank or structured. */
+function simpleValue(value: Element): string | undefined {
+  if (childElements(value).length > 0) return undefined;
+  const content = value.textContent ?? '';
+  return content.trim() === '' ? undefined : content;
+}

@@ -6,6 +6,8 @@ import { attr, childElements, containsComment, descendants, exceedsDepth, firstC
 /** What the unverified envelope says: kept for diagnostics and for the checks after node-saml. */
 export interface Envelope {
   xml: string;
+  /** The parsed samlp:Response (the document the signatures are verified in). */
+  root: Element;
   /** The plaintext assertion element (undefined when encrypted). */
   assertion?: Element | undefined;
   /** The EncryptedAssertion element (undefined when plaintext). */
@@ -56,6 +58,7 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
 
   const envelope: Envelope = (known = {
     xml,
+    root,
     responseSigned: false,
     assertionSigned: false,
     encrypted: false,

@@ -13,13 +13,14 @@ import {
 } from '@node-saml/passport-saml';
 import type { ResolvedConnection } from '@broker/config';
 import { keys, type Store } from '@broker/store';
-import { checkAssertion } from './assertion-checks.ts';
+import { checkAssertion, readAssertion, type AssertionContents } from './assertion-checks.ts';
 import { resolveIdpSettings, spUrls, type IdpSettings } from './connection-settings.ts';
 import { postBindingPage } from './post-binding.ts';
 import { responsePolicy, type ResponsePolicy } from './policy.ts';
 import { decryptAssertion } from './decrypt.ts';
 import { checkDecryptedSignatures, checkIdentityComments, preflight, type Envelope } from './preflight.ts';
 import { SamlRejection, toSamlRejection } from './rejection.ts';
+import { trustedKeys, verifyEnvelopedSignature, type TrustedKey } from './signature.ts';
 import { checkLogoutRequest, checkRedirectSignaturePresent, decodePostRequest, inflateRedirectRequest, parseRedirectQuery, type LogoutPolicy } from './logout.ts';
 
 export interface ServiceProviderDeps {
@@ -102,8 +103,6 @@ export interface SamlServiceProvider {
 interface PendingCall {
   connection: ResolvedConnection;
   requestId?: string;
-  /** An IdP-initiated response: there is no request for node-saml to look up. */
-  unsolicited?: boolean;
   /** Options for Single Logout: sign with the SP key whenever there is one; always deflate (Redirect). */
   logout?: boolean;
 }
@@ -118,13 +117,13 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   const now = deps.now ?? Date.now;
   // Derived settings per connection version: parsing metadata and certificates once, not per
   // response. The key changes when the connection does (store-backed connections can be edited).
-  const settingsCache = new Map<string, { idp: IdpSettings; policy: ResponsePolicy }>();
+  const settingsCache = new Map<string, { idp: IdpSettings; policy: ResponsePolicy; keys: TrustedKey[] }>();
   const settingsFor = (connection: ResolvedConnection) => {
     const key = `${connection.id}:${createHash('sha256').update(JSON.stringify(connection)).digest('base64url')}`;
     let settings = settingsCache.get(key);
     if (!settings) {
       const idp = resolveIdpSettings(connection);
-      settings = { idp, policy: responsePolicy(deps.issuer, connection, idp) };
+      settings = { idp, policy: responsePolicy(deps.issuer, connection, idp), keys: trustedKeys(idp.certificates) };
       if (settingsCache.size >= 1000) settingsCache.clear();
       settingsCache.set(key, settings);
     }
@@ -206,20 +205,6 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   const passport = new Passport();
   passport.use('saml', strategy as unknown as Parameters<typeof passport.use>[1]);
 
-  /** node-saml's own validation (signature, conditions, audience, InResponseTo known) through passport. */
-  const libraryValidation = (req: Request, res: Response, connection: ResolvedConnection, unsolicited: boolean): Promise<Profile> => {
-    pending.set(req, { connection, unsolicited });
-    return new Promise<Profile>((resolve, reject) => {
-      const callback = (error: unknown, user: Profile | false | undefined, info: { message?: string } | undefined) => {
-        if (error) return reject(toSamlRejection(error));
-        if (!user) return reject(new SamlRejection('saml.invalid_response', info?.message ?? 'response rejected'));
-        resolve(user);
-      };
-      const middleware = passport.authenticate('saml', { session: false }, callback) as (rq: Request, rs: Response, next: (error?: unknown) => void) => void;
-      middleware(req, res, (error?: unknown) => reject(toSamlRejection(error)));
-    });
-  };
-
   return {
     newRequestId: () => `_${randomBytes(20).toString('hex')}`,
 
@@ -244,8 +229,8 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       });
     },
 
-    async validateResponse(req, res, connection, options) {
-      const { policy } = settingsFor(connection);
+    async validateResponse(req, _res, connection, options) {
+      const { policy, keys: pinned } = settingsFor(connection);
       const encoded: unknown = (req.body as Record<string, unknown> | undefined)?.['SAMLResponse'];
       let envelope: Envelope | undefined;
       try {
@@ -270,9 +255,14 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         }
         if (!assertion) throw new SamlRejection('saml.no_assertion', 'the Response carries no readable assertion');
         const checked = checkAssertion(assertion, policy, envelope, now(), options.expectedRequestId);
-        // ...then node-saml verifies the signatures over that same assertion.
-        const profile = await libraryValidation(req, res, connection, unsolicited);
-        if (validatedAssertionId(profile) !== checked.id) throw new SamlRejection('saml.invalid_signature', 'the validated assertion is not the one that was checked');
+        // ...then the signatures, in the same parsed document: every signature on the Response
+        // or the assertion must hold (the preflight made sure the ones the connection demands,
+        // and at least one covering the assertion, are there), verified with pinned keys only.
+        // The assertion read below is the element whose canonical form was verified.
+        const signatureOptions = { allowSha1: policy.allowSha1 };
+        if (envelope.responseSigned) verifyEnvelopedSignature(envelope.root, pinned, signatureOptions);
+        if (envelope.assertionSigned) verifyEnvelopedSignature(assertion, pinned, signatureOptions);
+        if (!envelope.responseSigned && !envelope.assertionSigned) throw new SamlRejection('saml.signature_missing', 'neither the Response nor the Assertion is signed');
         // Use up the request ID and claim the assertion ID (replay cache) in one atomic step: of
         // concurrent posts answering one request exactly one gets past, and the losers leave
         // nothing behind. (A replayed assertion with a fresh, valid InResponseTo can only come
@@ -287,7 +277,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
             : await deps.store.consumeAndClaim(keys.authnRequest(connection.id, options.expectedRequestId), seenKey, ttlSeconds);
         if (outcome === 'missing') throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
         if (outcome === 'already-claimed') throw new SamlRejection('saml.replay', 'this assertion was already used', { assertionId: checked.id });
-        return toAssertion(profile, checked, envelope.usedSha1);
+        return toAssertion(readAssertion(assertion), checked, envelope.usedSha1);
       } catch (error) {
         const rejection = toSamlRejection(error);
         Object.assign(rejection.detail, expectations(policy), envelope ? clockDifference(envelope, now()) : {}, rejection.detail);
@@ -376,13 +366,6 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   };
 }
 
-/** The ID of the assertion node-saml validated (its parsed form keeps the attributes under `$`). */
-function validatedAssertionId(profile: Profile): string | undefined {
-  const parsed = profile.getAssertion?.() as { Assertion?: { $?: { ID?: unknown } } } | undefined;
-  const id = parsed?.Assertion?.$?.ID;
-  return typeof id === 'string' ? id : undefined;
-}
-
 /** node-saml's logout validation messages, as stable codes. */
 function toLogoutRejection(error: unknown): SamlRejection {
   if (error instanceof SamlRejection) return error;
@@ -415,22 +398,16 @@ function clockDifference(envelope: Envelope, nowMs: number): Record<string, unkn
   return Number.isNaN(issued) ? {} : { clockDifferenceSeconds: Math.round((issued - nowMs) / 1000) };
 }
 
-function toAssertion(profile: Profile, checked: { id: string; authnContextClassRef?: string | undefined; inResponseTo?: string | undefined }, usedSha1: boolean): ValidatedAssertion {
-  const attributes: Record<string, string | string[]> = {};
-  const raw = (profile.attributes ?? {}) as Record<string, unknown>;
-  for (const [name, value] of Object.entries(raw)) {
-    if (typeof value === 'string') attributes[name] = value;
-    else if (Array.isArray(value)) attributes[name] = value.filter((v): v is string => typeof v === 'string');
-  }
+function toAssertion(read: AssertionContents, checked: { id: string; authnContextClassRef?: string | undefined; inResponseTo?: string | undefined }, usedSha1: boolean): ValidatedAssertion {
   return {
     assertionId: checked.id,
-    nameId: profile.nameID,
-    nameIdFormat: profile.nameIDFormat,
-    issuer: profile.issuer,
-    inResponseTo: typeof profile['inResponseTo'] === 'string' ? profile['inResponseTo'] : checked.inResponseTo,
-    sessionIndex: profile.sessionIndex,
+    nameId: read.nameId,
+    nameIdFormat: read.nameIdFormat,
+    issuer: read.issuer,
+    inResponseTo: checked.inResponseTo,
+    sessionIndex: read.sessionIndex,
     authnContextClassRef: checked.authnContextClassRef,
     usedSha1,
-    attributes,
+    attributes: read.attributes,
   };
 }
