@@ -195,6 +195,23 @@ describe('parseConfig field errors', () => {
     expect(configErrorOf(() => parse(credentials)).message).toMatch(/idp\.metadataUrl: must not carry a user name or password/);
   });
 
+  it('defaults cache.directoryTtlSeconds to 5 s, takes 0 (off) to 60 s, refuses anything else', () => {
+    expect(parse(demoRaw()).cache).toEqual({ directoryTtlSeconds: 5 });
+    for (const seconds of [0, 0.5, 60]) {
+      const raw = demoRaw();
+      raw['cache'] = { directoryTtlSeconds: seconds };
+      expect(parse(raw).cache.directoryTtlSeconds).toBe(seconds);
+    }
+    for (const seconds of [-1, 61, '5']) {
+      const raw = demoRaw();
+      raw['cache'] = { directoryTtlSeconds: seconds };
+      expect(configErrorOf(() => parse(raw)).message).toMatch(/- cache\.directoryTtlSeconds: /);
+    }
+    const unknown = demoRaw();
+    unknown['cache'] = { clientTtlSeconds: 5 };
+    expect(configErrorOf(() => parse(unknown)).message).toMatch(/- cache: Unrecognized key/);
+  });
+
   it('resolves admin.apiToken like any secret and leaves it undefined when absent', () => {
     expect(parse(demoRaw()).admin).toEqual({ apiToken: undefined });
     const raw = demoRaw();

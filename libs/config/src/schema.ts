@@ -349,6 +349,18 @@ export const brokerConfigSchema = z
     clients: z.array(clientSchema).min(1),
     /** APIs that receive JWT or opaque access tokens through resource indicators (RFC 8707). */
     resourceServers: z.array(resourceServerSchema).default([]),
+    /** In-process caches of each broker process. */
+    cache: z
+      .object({
+        /**
+         * How long auth-portal and token-service reuse a tenant, connection or client record read
+         * from the store, in seconds (default 5; 0: read the store every time). Changes written
+         * by another process are seen after at most this long.
+         */
+        directoryTtlSeconds: z.number().min(0).max(60).default(5),
+      })
+      .strict()
+      .default({ directoryTtlSeconds: 5 }),
     /** Lifetimes in seconds. */
     ttl: z
       .object({

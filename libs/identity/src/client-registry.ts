@@ -1,4 +1,5 @@
 import { keys, type Store } from '@broker/store';
+import { createReadCache } from './read-cache.ts';
 import { corsOriginProblem, redirectUriProblems, type ClientKind, type RedirectRuleOptions } from './client-rules.ts';
 
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -75,19 +76,35 @@ export interface ClientRegistry {
   isCorsOrigin(origin: string): Promise<boolean>;
 }
 
+export interface ClientRegistryOptions extends RedirectRuleOptions {
+  /**
+   * How long a record read from the store is reused by this registry, in ms (default 0: every
+   * lookup reads the store). Clients registered through this registry are seen at once; writes
+   * by other processes after at most this long.
+   */
+  cacheTtlMs?: number;
+}
+
 /** The client registry in the store; the configuration file is imported into it at start. */
-export function createClientRegistry(store: Store, options: RedirectRuleOptions): ClientRegistry {
+export function createClientRegistry(store: Store, options: ClientRegistryOptions): ClientRegistry {
+  const cache = createReadCache({ ttlMs: options.cacheTtlMs ?? 0 });
+  const read = (key: string): Promise<string | null> => cache.read(key, () => store.get(key));
   return {
     async register(client) {
       const problems = clientProblems(client, options);
       if (problems.length) throw new ClientRuleError(client.clientId, problems);
-      await store.set(keys.client(client.clientId), JSON.stringify(client));
-      await Promise.all(client.corsOrigins.map((origin) => store.set(keys.corsOrigin(origin), '1')));
+      try {
+        await store.set(keys.client(client.clientId), JSON.stringify(client));
+        await Promise.all(client.corsOrigins.map((origin) => store.set(keys.corsOrigin(origin), '1')));
+      } finally {
+        // Also after a failed write: some of it may have been written.
+        cache.clear();
+      }
     },
     async find(clientId) {
-      const value = await store.get(keys.client(clientId));
+      const value = await read(keys.client(clientId));
       return value === null ? undefined : (JSON.parse(value) as ClientRecord);
     },
-    isCorsOrigin: async (origin) => (await store.get(keys.corsOrigin(origin))) !== null,
+    isCorsOrigin: async (origin) => (await read(keys.corsOrigin(origin))) !== null,
   };
 }

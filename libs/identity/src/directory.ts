@@ -1,5 +1,6 @@
 import type { ResolvedConnection, ResolvedTenant } from '@broker/config';
 import { keys, type Store } from '@broker/store';
+import { createReadCache } from './read-cache.ts';
 
 /** Tenants and their IdP connections, in the store, looked up by id, domain, external id or email. */
 export interface Directory {
@@ -20,14 +21,34 @@ export function emailDomain(email: string): string | undefined {
   return /^[a-z0-9.-]+\.[a-z]{2,}$/.test(domain) ? domain : undefined;
 }
 
+/** The directory with the writes that go through it. */
+export interface DirectoryStore extends Directory {
+  /**
+   * Import tenants (see importTenants) and forget this directory's cached reads, so that its next
+   * reads see the import.
+   */
+  importTenants(tenants: readonly ResolvedTenant[]): Promise<void>;
+}
+
+export interface DirectoryOptions {
+  /**
+   * How long a record read from the store is reused by this directory, in ms (default 0: every
+   * lookup reads the store). Writes through `importTenants` of this directory are seen at once;
+   * writes by other processes (or by the free function importTenants) after at most this long.
+   */
+  cacheTtlMs?: number;
+}
+
 /** The directory over the store. */
-export function createDirectory(store: Store): Directory {
+export function createDirectory(store: Store, options: DirectoryOptions = {}): DirectoryStore {
+  const cache = createReadCache({ ttlMs: options.cacheTtlMs ?? 0 });
+  const read = (key: string): Promise<string | null> => cache.read(key, () => store.get(key));
   const tenant = async (tenantId: string): Promise<ResolvedTenant | undefined> => {
-    const value = await store.get(keys.tenant(tenantId));
+    const value = await read(keys.tenant(tenantId));
     return value === null ? undefined : (JSON.parse(value) as ResolvedTenant);
   };
   const via = async (indexKey: string) => {
-    const id = await store.get(indexKey);
+    const id = await read(indexKey);
     return id === null ? undefined : tenant(id);
   };
   return {
@@ -42,13 +63,22 @@ export function createDirectory(store: Store): Directory {
       const connection = found?.connections.find((c) => c.id === connectionId);
       return found && connection ? { tenant: found, connection } : undefined;
     },
+    async importTenants(tenants) {
+      try {
+        await importTenants(store, tenants);
+      } finally {
+        // Also after a failed import: some of it may have been written.
+        cache.clear();
+      }
+    },
   };
 }
 
 /**
  * Import the configuration's tenants into the store: idempotent, so configuration can live in
  * git and be applied at every start. (Tenants removed from the file stay until removed through
- * the admin API, which is yet to come.)
+ * the admin API, which is yet to come.) A directory's own `importTenants` also forgets its cached
+ * reads; this one does not know of any directory.
  */
 export async function importTenants(store: Store, tenants: readonly ResolvedTenant[]): Promise<void> {
   for (const tenant of tenants) {

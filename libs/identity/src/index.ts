@@ -1,5 +1,5 @@
 export { createDirectory, emailDomain, importTenants } from './directory.ts';
-export type { Directory } from './directory.ts';
+export type { Directory, DirectoryOptions, DirectoryStore } from './directory.ts';
 export { createUserRepository } from './users.ts';
 export type { User, UserRepository, AssertedIdentity, LoginPolicy, LoginOutcome, ProvisionedUser, UserIdType } from './users.ts';
 export { createLoginHandoff, isOpaqueId, PENDING_LOGIN_COOKIE } from './login-handoff.ts';
@@ -7,4 +7,4 @@ export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './log
 export { redirectUriProblem, redirectUriProblems, corsOriginProblem } from './client-rules.ts';
 export type { ClientKind, RedirectRuleOptions } from './client-rules.ts';
 export { createClientRegistry, clientProblems, ClientRuleError } from './client-registry.ts';
-export type { ClientRecord, ClientRegistry, TokenEndpointAuthMethod } from './client-registry.ts';
+export type { ClientRecord, ClientRegistry, ClientRegistryOptions, TokenEndpointAuthMethod } from './client-registry.ts';
