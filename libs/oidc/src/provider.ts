@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Provider, { errors, interactionPolicy, type Account, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Account, type Adapter, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ResolvedConfig } from '@broker/config';
 import { redirectUriProblems, type ClientKind, type ClientRecord } from '@broker/identity';
 import type { Store } from '@broker/store';
@@ -84,12 +84,46 @@ export const interactionPath = (uid: string): string => `/interaction/${uid}`;
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, store, logger } = deps;
   const StoreAdapter = createStoreAdapter(store);
-  /** Clients come from the client registry; every other model from the store adapter. */
+  /**
+   * Clients come from the client registry; every other model from the store adapter. A Session
+   * looked up by uid is read once per request (see sessionsByRequest).
+   */
   class BrokerAdapter extends StoreAdapter {
     override async find(id: string) {
       if (this.model !== 'Client') return super.find(id);
       const client = await deps.findClient(id);
       return client && (clientMetadata(client) as Awaited<ReturnType<Adapter['find']>>);
+    }
+
+    override async findByUid(uid: string) {
+      const ctx = currentRequest();
+      if (this.model !== 'Session' || ctx === undefined) return super.findByUid(uid);
+      let sessions = sessionsByRequest.get(ctx);
+      if (!sessions) {
+        sessions = new Map();
+        sessionsByRequest.set(ctx, sessions);
+      }
+      let found = sessions.get(uid);
+      if (!found) {
+        const reading = super.findByUid(uid) as Promise<AdapterPayload | undefined>;
+        const memo = sessions;
+        reading.catch(() => memo.delete(uid));
+        sessions.set(uid, reading);
+        found = reading;
+      }
+      const payload = await found;
+      // Each caller gets its own copy: oidc-provider's models change what they are given.
+      return payload && structuredClone(payload);
+    }
+
+    override async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      if (this.model === 'Session') forgetSessions();
+      await super.upsert(id, payload, expiresIn);
+    }
+
+    override async destroy(id: string) {
+      if (this.model === 'Session') forgetSessions();
+      await super.destroy(id);
     }
   }
   const ttlFor = (name: 'accessToken' | 'idToken' | 'refreshToken', fallback: number) => (_ctx: KoaContextWithOIDC, _token: unknown, client: unknown) =>
@@ -191,16 +225,20 @@ export function createProvider(deps: ProviderDeps): Provider {
       const claims = await deps.findAccount(sub);
       if (!claims) return undefined;
       // acr and amr belong to the authentication (the session), not to the user: the ID token gets
-      // them from the session; userinfo reads them from the session the access token came from.
+      // them from the session; userinfo reads them from the session the access token came from
+      // (only then: the token endpoint and the authorization endpoint do not need it).
       const sessionUid = (token as { sessionUid?: unknown } | undefined)?.sessionUid;
-      const session = typeof sessionUid === 'string' ? await ctx.oidc.provider.Session.findByUid(sessionUid) : undefined;
       return {
         accountId: sub,
-        claims: (use) => ({
-          ...claims,
-          ...(use === 'userinfo' && session?.acr ? { acr: session.acr } : {}),
-          ...(use === 'userinfo' && session?.amr?.length ? { amr: session.amr } : {}),
-        }),
+        claims: async (use) => {
+          if (use !== 'userinfo' || typeof sessionUid !== 'string') return { ...claims };
+          const session = await ctx.oidc.provider.Session.findByUid(sessionUid);
+          return {
+            ...claims,
+            ...(session?.acr ? { acr: session.acr } : {}),
+            ...(session?.amr?.length ? { amr: session.amr } : {}),
+          };
+        },
       };
     },
     renderError: (ctx, out, error) => {
@@ -216,6 +254,20 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = true;
   return provider;
 }
+
+/**
+ * Sessions found by uid during one oidc-provider request, by request. oidc-provider checks that
+ * an access token's session still exists (expiresWithSession) and userinfo then reads the same
+ * session for acr and amr: one store read serves both. A Session written or deleted during the
+ * request is read again afterwards. Requests are oidc-provider's koa contexts (Provider.ctx, its
+ * AsyncLocalStorage); outside one (e.g. the portal's own routes) nothing is kept.
+ */
+const sessionsByRequest = new WeakMap<object, Map<string, Promise<AdapterPayload | undefined>>>();
+const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
+const forgetSessions = (): void => {
+  const ctx = currentRequest();
+  if (ctx !== undefined) sessionsByRequest.delete(ctx);
+};
 
 /**
  * oidc-provider's base policy asks every native client for consent, because anyone can

@@ -1,0 +1,135 @@
+// The broker's oidc-provider over HTTP on the in-memory store, with the store's reads counted:
+// the token endpoint and userinfo read the session an access token or code belongs to once per
+// request (oidc-provider's session binding check), not again for acr and amr; and a session that
+// ended still ends its tokens.
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfigFile } from '@broker/config';
+import type { ClientRecord } from '@broker/identity';
+import { createMemoryStore, keys, type Store } from '@broker/store';
+import { createLogger } from '@broker/telemetry';
+import { createProvider } from './provider.ts';
+import { generateSigningJwks } from './signing-keys.ts';
+
+const demo = loadConfigFile(fileURLToPath(new URL('../../../config/demo/broker.yaml', import.meta.url)), { env: {} });
+const REDIRECT_URI = 'http://127.0.0.1:5555/callback';
+const native: ClientRecord = {
+  clientId: 'demo-native',
+  kind: 'native',
+  tokenEndpointAuthMethod: 'none',
+  redirectUris: ['http://127.0.0.1/callback'],
+  postLogoutRedirectUris: [],
+  corsOrigins: [],
+  allowedTenants: ['acme'],
+  firstParty: true,
+  idTokenSignedResponseAlg: 'ES256',
+  refreshTokens: true,
+  ttl: {},
+};
+
+const inner = createMemoryStore();
+const reads = new Map<string, number>();
+const store: Store = {
+  ...inner,
+  get: (key) => {
+    reads.set(key, (reads.get(key) ?? 0) + 1);
+    return inner.get(key);
+  },
+};
+const server = createServer();
+let base = '';
+let provider: ReturnType<typeof createProvider>;
+
+beforeAll(async () => {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  provider = createProvider({
+    config: { ...demo, issuer: base },
+    store,
+    signingKeys: await generateSigningJwks(),
+    cookieKeys: ['test-cookie-key'],
+    findAccount: (sub) => Promise.resolve({ sub, tenant: 'acme', email: 'alice@acme.test' }),
+    findClient: (clientId) => Promise.resolve(clientId === native.clientId ? native : undefined),
+    resourceServers: [],
+    development: true,
+    logger: createLogger({ service: 'oidc-test', level: 'silent' }),
+  });
+  const handle = provider.callback();
+  server.on('request', (req, res) => void handle(req, res));
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+/** A signed-in session with a grant for demo-native, as the portal leaves them after a login. */
+async function signedIn() {
+  const uid = randomBytes(16).toString('base64url');
+  const accountId = `user-${uid}`;
+  const grant = new provider.Grant({ accountId, clientId: native.clientId });
+  grant.addOIDCScope('openid email');
+  const grantId = await grant.save();
+  // oidc-provider's Session takes its properties and save() its TTL (its type declarations do not say so).
+  const Session = provider.Session as unknown as new (properties: Record<string, unknown>) => { save(ttl: number): Promise<unknown>; destroy(): Promise<void> };
+  const session = new Session({ uid, accountId, loginTs: Math.floor(Date.now() / 1000), acr: 'urn:test:mfa', amr: ['mfa'], authorizations: { [native.clientId]: { grantId, persistsLogout: false } } });
+  await session.save(3600);
+  const client = await provider.Client.find(native.clientId);
+  if (!client) throw new Error('no client');
+  return { uid, accountId, grantId, client, session };
+}
+const uidReads = (uid: string) => reads.get(keys.oidcUid(uid)) ?? 0;
+
+describe('broker oidc-provider: session reads per request', () => {
+  it('the token endpoint reads the code’s session once', async () => {
+    const { uid, accountId, grantId, client } = await signedIn();
+    const verifier = randomBytes(32).toString('base64url');
+    const code = await new provider.AuthorizationCode({
+      accountId,
+      client,
+      grantId,
+      scope: 'openid email',
+      redirectUri: REDIRECT_URI,
+      codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
+      codeChallengeMethod: 'S256' as const,
+      sessionUid: uid,
+      expiresWithSession: true,
+      acr: 'urn:test:mfa',
+      amr: ['mfa'],
+      authTime: Math.floor(Date.now() / 1000),
+      gty: 'authorization_code',
+    }).save();
+    const reply = await fetch(`${base}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: native.clientId }),
+    });
+    const body = (await reply.json()) as { id_token?: string; error_description?: string };
+    expect(reply.status, body.error_description).toBe(200);
+    expect(body.id_token).toBeTypeOf('string');
+    expect(uidReads(uid)).toBe(1);
+  });
+
+  it('userinfo reads the access token’s session once and carries its acr and amr', async () => {
+    const { uid, accountId, grantId, client } = await signedIn();
+    const accessToken = await new provider.AccessToken({ accountId, client, grantId, scope: 'openid email', sessionUid: uid, expiresWithSession: true, gty: 'authorization_code' }).save();
+    const reply = await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(reply.status).toBe(200);
+    expect(await reply.json()).toMatchObject({ sub: accountId, email: 'alice@acme.test', acr: 'urn:test:mfa', amr: ['mfa'] });
+    expect(uidReads(uid)).toBe(1);
+
+    // Every request reads it again: a second call is a second read.
+    expect((await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status).toBe(200);
+    expect(uidReads(uid)).toBe(2);
+  });
+
+  it('a token whose session ended is refused at userinfo', async () => {
+    const { uid, accountId, grantId, client, session } = await signedIn();
+    const accessToken = await new provider.AccessToken({ accountId, client, grantId, scope: 'openid email', sessionUid: uid, expiresWithSession: true, gty: 'authorization_code' }).save();
+    expect((await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status).toBe(200);
+    await session.destroy();
+    const refused = await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(refused.status).toBe(401);
+  });
+});
