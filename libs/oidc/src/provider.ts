@@ -7,6 +7,7 @@ import type { Logger } from '@broker/telemetry';
 import { renderErrorPage } from '@broker/http';
 import { createStoreAdapter } from './adapter.ts';
 import { clientMetadata } from './client-metadata.ts';
+import { createCookieSigner } from './cookie-keys.ts';
 import type { SigningJwks } from './signing-keys.ts';
 
 /** Claims the broker can state about a user. */
@@ -150,7 +151,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraParams: ['tenant', 'idp_hint'],
     jwks: { keys: deps.signingKeys.keys },
     cookies: {
-      keys: deps.cookieKeys,
+      // Signed as with the keys array (keygrip), with the keys imported once (cookie-keys.ts).
+      keys: createCookieSigner(deps.cookieKeys),
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
