@@ -1,7 +1,7 @@
 import { isAllowedDataEncryption, isAllowedDigestAlgorithm, isAllowedKeyTransport, isAllowedOaepDigest, isAllowedSignatureAlgorithm, isSha1 } from './algorithms.ts';
 import { certificateFingerprint, type ResponsePolicy } from './policy.ts';
 import { SamlRejection } from './rejection.ts';
-import { attr, childElements, containsComment, descendants, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
+import { attr, childElements, containsComment, containsProcessingInstruction, descendants, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
 
 /** What the unverified envelope says: kept for diagnostics and for the checks after node-saml. */
 export interface Envelope {
@@ -55,6 +55,7 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
   const root = doc.documentElement;
   if (!root || root.namespaceURI !== NS.samlp || root.localName !== 'Response') throw reject('saml.not_a_response', 'the document is not a samlp:Response');
   if (descendants(doc, NS.samlp, 'Response').length !== 1) throw reject('saml.multiple_responses', 'the document holds more than one Response');
+  if (containsProcessingInstruction(root)) throw reject('saml.processing_instruction_forbidden', 'the Response contains a processing instruction');
 
   const envelope: Envelope = (known = {
     xml,

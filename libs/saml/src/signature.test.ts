@@ -515,13 +515,12 @@ describe('verifyEnvelopedSignature refuses', () => {
     });
 
     /**
-     * BUG (known, not fixed here): xml-crypto's canonicalizers, which signature.ts uses, render a
-     * processing instruction as its bare data (`if (node.data) return encode(node.data)`), where
-     * C14N 1.0 (section 2.3, and exc-c14n by reference) renders `<?target data?>`. So text the IdP
-     * signed can be turned into a PI without changing the digest, and the broker reads
-     * textContent, which skips PIs: comment injection without a comment (the preflight looks for
-     * comments only). These tests are `it.fails` while the bug stands: flip them to `it` with the
-     * fix (refuse PIs inside the signed element, or canonicalize them as the spec says).
+     * xml-crypto's canonicalizers, which signature.ts uses, render a processing instruction as its
+     * bare data (`if (node.data) return encode(node.data)`), where C14N 1.0 (section 2.3, and
+     * exc-c14n by reference) renders `<?target data?>`. So text the IdP signed could be turned
+     * into a PI without changing the digest, and the broker reads textContent, which skips PIs:
+     * comment injection without a comment. The verifier refuses any PI in the document (and the
+     * preflight refuses them in the Response with their own code).
      */
     describe('processing instructions inside the signed element', () => {
       const signedValue = `${ALICE}.evil.test`;
@@ -541,12 +540,12 @@ describe('verifyEnvelopedSignature refuses', () => {
         expect(doc.getElementsByTagNameNS(NS.saml, 'AttributeValue')[0]?.textContent).toBe(ALICE);
       });
 
-      it.fails('BUG: a PI standing in for signed text is refused (C14N renders it as <?x .evil.test?>, not as the text ".evil.test")', async () => {
+      it('a PI standing in for signed text is refused (C14N renders it as <?x .evil.test?>, not as the text ".evil.test")', async () => {
         const { assertion } = parse(await injected());
         expect(refusal(() => verify(assertion)).code).toBe('saml.invalid_signature');
       });
 
-      it.fails('BUG: a PI without data is refused as saml.invalid_signature (today a plain Error escapes: "Unable to exclusive canonicalize node type: 7")', async () => {
+      it('a PI without data is refused as saml.invalid_signature (xml-crypto alone would throw "Unable to exclusive canonicalize node type: 7")', async () => {
         const { response } = parse((await builtXml({ sign: 'response' })).replace('</samlp:Status>', '<?x?></samlp:Status>'));
         expect(refusal(() => verify(response)).code).toBe('saml.invalid_signature');
       });
@@ -1054,9 +1053,13 @@ function ourVerdict(element: Element): Verdict {
  * - a comment splitting the SignatureValue: xml-crypto reads only the first text node of
  *   SignatureValue, so it verifies half a signature; the element's value is its whole character
  *   content (comments are not part of it), which is what this verifier reads.
+ * - a namespace URI with a quote, < or & anywhere in the document: xml-crypto renders namespace
+ *   URIs unescaped (so two documents can canonicalize alike) and only fails when the declaration
+ *   lands in what it canonicalizes; this verifier refuses such a document outright.
  */
 function explainedDivergence(mutation: Mutation, ours: Verdict, theirs: boolean): string | undefined {
   if (!ours.accepted && theirs && /^(SignatureValue|DigestValue) is not base64/.test(ours.reason)) return 'strict base64';
+  if (!ours.accepted && theirs && ours.reason === 'a namespace URI contains a quote, < or &') return 'unsafe namespace URI';
   if (ours.accepted && !theirs && mutation.kind === 'comment' && /(^|:)SignatureValue$/.test(mutation.within)) return 'comment inside SignatureValue';
   return undefined;
 }

@@ -136,8 +136,8 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
   const referenceC14n = transformAlgorithms[1] ?? C14N;
 
   // The ID must name this element and no other: a second element with it is a wrapping attempt.
-  const owner = element.ownerDocument;
-  const duplicates = countIds(owner.documentElement, id);
+  // The same walk refuses what xml-crypto's canonicalization does not render faithfully.
+  const duplicates = scanDocument(element.ownerDocument.documentElement, id);
   if (duplicates !== 1) throw invalid('the signed ID is not unique in the document', { occurrences: duplicates });
 
   // Digest of the element without its signature (the enveloped-signature transform), by taking
@@ -167,12 +167,26 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
   throw invalid('the signature was not made with a pinned certificate of this connection');
 }
 
-/** Elements under `root` (inclusive) whose ID, Id or id attribute equals `id`. */
-function countIds(root: Element | null, id: string): number {
+/**
+ * One walk of the document: the number of elements whose ID, Id or id attribute equals `id`.
+ * It also refuses two things xml-crypto's canonicalizers render wrongly, which would let a changed
+ * document keep the signed digest: a processing instruction (rendered as its bare data, so
+ * `alice@acme.test<?x .evil.test?>` canonicalizes like the signed text `alice@acme.test.evil.test`
+ * while a reader sees `alice@acme.test`), and a namespace URI with a quote, `<` or `&` (rendered
+ * unescaped, so two documents could canonicalize alike). SAML needs neither.
+ */
+function scanDocument(root: Element | null, id: string): number {
   let count = 0;
   const walk = (el: Element) => {
     if (el.getAttribute('ID') === id || el.getAttribute('Id') === id || el.getAttribute('id') === id) count++;
-    for (let child = el.firstChild; child; child = child.nextSibling) if (child.nodeType === 1) walk(child as Element);
+    for (let i = 0; i < el.attributes.length; i++) {
+      const a = el.attributes.item(i);
+      if (a && (a.nodeName === 'xmlns' || a.nodeName.startsWith('xmlns:')) && /["<&]/.test(a.value)) throw invalid('a namespace URI contains a quote, < or &');
+    }
+    for (let child = el.firstChild; child; child = child.nextSibling) {
+      if (child.nodeType === 1) walk(child as Element);
+      else if (child.nodeType === 7) throw invalid('the document holds a processing instruction');
+    }
   };
   if (root) walk(root);
   return count;

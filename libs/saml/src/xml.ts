@@ -54,9 +54,21 @@ export function attr(el: Element | undefined, name: string): string | undefined 
 
 /** True when the subtree holds a comment node (comment injection into NameID or attributes). */
 export function containsComment(node: Node): boolean {
+  return containsNodeType(node, 8);
+}
+
+/**
+ * True when the subtree holds a processing instruction. Readers skip them and canonicalization
+ * (as xml-crypto implements it) renders them as bare text, so they could hide signed text.
+ */
+export function containsProcessingInstruction(node: Node): boolean {
+  return containsNodeType(node, 7);
+}
+
+function containsNodeType(node: Node, nodeType: number): boolean {
   for (let child = node.firstChild; child; child = child.nextSibling) {
-    if (child.nodeType === 8) return true;
-    if (child.nodeType === 1 && containsComment(child)) return true;
+    if (child.nodeType === nodeType) return true;
+    if (child.nodeType === 1 && containsNodeType(child, nodeType)) return true;
   }
   return false;
 }

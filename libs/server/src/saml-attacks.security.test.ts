@@ -446,6 +446,17 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, injected.base64, 'saml.comment_injection');
     });
 
+    it('processing instruction standing in for signed NameID text, after signing (saml.processing_instruction_forbidden)', async () => {
+      const login = await startLogin(CONNECTIONS.assertion);
+      // The IdP signs "alice@acme.test.evil.test"; the attacker turns ".evil.test" into a PI.
+      // xml-crypto's canonicalization renders a PI as its bare data, so the digest would still
+      // match, while a reader sees alice@acme.test.
+      const { xml } = await responseFor(login, { nameId: `${ALICE}.evil.test` });
+      const tampered = xml.replace(`>${ALICE}.evil.test</saml:NameID>`, `>${ALICE}<?x .evil.test?></saml:NameID>`);
+      expect(tampered).not.toBe(xml);
+      await refusedThenLegitimate(login, encodeXml(tampered), 'saml.processing_instruction_forbidden');
+    });
+
     it('comment injection in an attribute, signed by the IdP (saml.comment_injection)', async () => {
       const login = await startLogin(CONNECTIONS.both);
       const injected = await responseFor(login, {
