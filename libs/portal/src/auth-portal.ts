@@ -45,16 +45,18 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 5 });
   const callback = provider.callback() as RequestHandler;
 
+  const interactionExpired = (reason: string) =>
+    new BrokerError({
+      code: 'interaction.not_found',
+      status: 400,
+      publicMessage: 'This sign-in has expired or was started in another browser. Please start again from the application.',
+      detail: { reason },
+    });
   const details = async (req: Request, res: Response): Promise<Details> => {
     try {
       return await provider.interactionDetails(req, res);
     } catch (error) {
-      throw new BrokerError({
-        code: 'interaction.not_found',
-        status: 400,
-        publicMessage: 'This sign-in has expired or was started in another browser. Please start again from the application.',
-        detail: { reason: (error as Error).message },
-      });
+      throw interactionExpired((error as Error).message);
     }
   };
 
@@ -100,14 +102,18 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     res.redirect(303, `/saml/${encodeURIComponent(connection.id)}/login?interaction=${encodeURIComponent(d.uid)}`);
   };
 
-  /** Finish the interaction with a signed-in user. */
-  const finishLogin = (req: Request, res: Response, result: LoginResult) =>
-    provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId: result.userId, ts: result.authTime, ...(result.acr ? { acr: result.acr } : {}), ...(result.amr.length ? { amr: result.amr } : {}) } },
-      { mergeWithLastSubmission: false },
-    );
+  /**
+   * Finish the interaction with a signed-in user: what provider.interactionFinished does (with
+   * mergeWithLastSubmission false), on the interaction this request already loaded through
+   * details(), which checked the interaction cookie, instead of reading it from the store again.
+   */
+  const finishLogin = async (res: Response, d: Details, result: LoginResult): Promise<void> => {
+    const ttl = d.exp - Math.floor(Date.now() / 1000);
+    if (ttl <= 0) throw interactionExpired('expired before the login finished');
+    d.result = { login: { accountId: result.userId, ts: result.authTime, ...(result.acr ? { acr: result.acr } : {}), ...(result.amr.length ? { amr: result.amr } : {}) } };
+    await d.save(ttl);
+    res.status(303).set({ Location: d.returnTo, 'Content-Length': '0' }).end();
+  };
 
   /**
    * A pending broker login of this browser (IdP-initiated SSO or a login link) finishes the app's
@@ -190,7 +196,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       return;
     }
     const pending = await pendingLogin(req, res, d);
-    if (pending) return finishLogin(req, res, pending);
+    if (pending) return finishLogin(res, d, pending);
     const tenantParam = typeof d.params['tenant'] === 'string' ? d.params['tenant'] : undefined;
     if (tenantParam !== undefined) {
       const tenant = await directory.tenant(tenantParam);
@@ -236,7 +242,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const result = resultId ? await handoff.takeResult(resultId) : undefined;
     if (!result) throw badRequest('login.result_unknown', 'This sign-in has expired. Please start again from the application.', { uid: d.uid });
     if (result.uid !== d.uid) throw badRequest('login.result_mismatch', 'This sign-in could not be completed. Please start again from the application.', { uid: d.uid, resultUid: result.uid });
-    await finishLogin(req, res, result);
+    await finishLogin(res, d, result);
   });
 
   router.post('/interaction/:uid/consent', form, async (req, res) => {

@@ -37,6 +37,10 @@ export interface DemoBrokerOptions {
   prefix: string;
   /** Change the demo connection further (its IdP already points at the in-process dev IdP). */
   connection?: (connection: ResolvedConnection, idpBase: string) => ResolvedConnection;
+  /** Change the broker configuration further (after the connection). */
+  configure?: (config: ResolvedConfig) => ResolvedConfig;
+  /** Wrap the Redis store the broker uses (e.g. to count its calls); `store` stays the bare one. */
+  wrapStore?: (store: Store) => Store;
 }
 
 export async function startDemoBroker(options: DemoBrokerOptions): Promise<DemoBroker> {
@@ -72,16 +76,18 @@ export async function startDemoBroker(options: DemoBrokerOptions): Promise<DemoB
     const atIdp = { ...connection, idp: { ...connection.idp, entityId: `${idpBase}/metadata`, ssoUrl: `${idpBase}/sso` } };
     return options.connection ? options.connection(atIdp, idpBase) : atIdp;
   };
-  const config: ResolvedConfig = {
+  const pointedConfig: ResolvedConfig = {
     ...demo,
     issuer,
     tenants: demo.tenants.map((tenant) => ({ ...tenant, connections: tenant.connections.map((c) => (c.id === DEMO_CONNECTION ? pointed(c) : c)) })),
   };
+  const config = options.configure ? options.configure(pointedConfig) : pointedConfig;
   const lines: LogLine[] = [];
   const logger = createLogger({ service: 'broker-test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) } });
   const store = createRedisStore({ url: options.redisUrl, keyPrefix: options.prefix });
   const secrets = await resolveSecrets(config, 'all-in-one', logger);
-  brokerListening.server.on('request', createBrokerApp(await buildBrokerDeps({ config, store, logger, secrets }), ['portal', 'authn', 'token']));
+  const brokerStore = options.wrapStore ? options.wrapStore(store) : store;
+  brokerListening.server.on('request', createBrokerApp(await buildBrokerDeps({ config, store: brokerStore, logger, secrets }), ['portal', 'authn', 'token']));
 
   return {
     issuer,
