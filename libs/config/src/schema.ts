@@ -353,8 +353,8 @@ export const brokerConfigSchema = z
     cache: z
       .object({
         /**
-         * How long auth-portal and token-service reuse a tenant, connection or client record read
-         * from the store, in seconds (default 5; 0: read the store every time). Changes written
+         * How long every broker process reuses a tenant, connection or client record read from
+         * the store, in seconds (default 5; 0: read the store every time). Changes written
          * by another process are seen after at most this long.
          */
         directoryTtlSeconds: z.number().min(0).max(60).default(5),

@@ -47,6 +47,21 @@ describe('store adapter', () => {
     expect((await codes.find('c1'))?.scope).toBe('openid');
   });
 
+  it('never stores an instance without expiry when its lifetime is over (zero or negative), only when none is given', async () => {
+    const { store, interactions } = setup();
+    const Adapter = createStoreAdapter(store);
+    await interactions.upsert('i0', { kind: 'Interaction' }, 0);
+    await interactions.upsert('i-1', { kind: 'Interaction' }, -3);
+    for (const id of ['i0', 'i-1']) {
+      const ttl = await store.ttl(keys.oidcModel('Interaction', id));
+      expect(ttl, id).toBeGreaterThan(0);
+      expect(ttl, id).toBeLessThanOrEqual(1);
+    }
+    // oidc-provider upserts a Client without expiresIn: no expiry.
+    await new Adapter('Client').upsert('c', { client_id: 'c' }, undefined);
+    expect(await store.ttl(keys.oidcModel('Client', 'c'))).toBe(-1);
+  });
+
   it('keeps models apart by name', async () => {
     const { codes, accessTokens } = setup();
     await codes.upsert('same-id', code('g1'), 60);

@@ -33,7 +33,9 @@ export function createStoreAdapter(store: Store): new (model: string) => Adapter
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      const ttl = expiresIn > 0 ? { ttlSeconds: Math.ceil(expiresIn) } : {};
+      // No expiresIn (a Client) means no expiry. A lifetime of zero or less (an Interaction
+      // persisted at its last second) is already over: it gets the shortest TTL, never none.
+      const ttl = expiresIn === undefined ? {} : { ttlSeconds: Math.max(1, Math.ceil(expiresIn)) };
       const key = this.key(id);
       // The instance and its indexes are written at once: one round trip to Redis instead of
       // two. The Redis store sends them in this order on its one connection and Redis runs them

@@ -26,14 +26,10 @@ export interface BrokerDeps {
   config: ResolvedConfig;
   store: Store;
   logger: Logger;
-  /** Tenants and connections, reads cached for `cache.directoryTtlSeconds` (portal, token service). */
+  /** Tenants and connections, reads cached for `cache.directoryTtlSeconds`. */
   directory: Directory;
-  /** The client registry, reads cached for `cache.directoryTtlSeconds` (portal, token service). */
+  /** The client registry, reads cached for `cache.directoryTtlSeconds`. */
   clients: ClientRegistry;
-  /** The directory as authn-service uses it: every read from the store. */
-  authnDirectory: Directory;
-  /** The client registry as authn-service uses it: every read from the store. */
-  authnClients: ClientRegistry;
   handoff: LoginHandoff;
   users: UserRepository;
   provider: Provider;
@@ -48,20 +44,16 @@ export interface BrokerDeps {
  */
 export async function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): Promise<BrokerDeps> {
   const { config, store, logger, secrets } = options;
-  // auth-portal and token-service (and the user claims they serve) reuse tenant, connection and
-  // client records for cache.directoryTtlSeconds: a login reads each of them from the store once
-  // instead of several times. Writes through these objects are seen at once in this process;
-  // other processes' writes after at most the TTL.
+  // Every service reuses tenant, connection and client records for cache.directoryTtlSeconds: a
+  // login reads each of them from the store once per process instead of several times. Writes
+  // through these objects are seen at once in this process; other processes' writes after at
+  // most the TTL (a connection's pinned certificates included: removing a certificate takes
+  // effect everywhere within that time).
   const cacheTtlMs = config.cache.directoryTtlSeconds * 1000;
   const directory = createDirectory(store, { cacheTtlMs });
   await directory.importTenants(config.tenants);
   const clients = createClientRegistry(store, { development: config.development, cacheTtlMs });
   await importClients(clients, config.clients);
-  // authn-service reads tenants, connections (with the pinned IdP certificates) and clients from
-  // the store on every request, as before: its SAML code is being reworked separately, and
-  // whether it should cache too is for that work to decide.
-  const authnDirectory = createDirectory(store);
-  const authnClients = createClientRegistry(store, { development: config.development });
   const users = createUserRepository(store);
   const provider = createProvider({
     config,
@@ -96,7 +88,7 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
   });
   // Fail at start, not at the first login, when a connection's IdP settings are incomplete.
   for (const tenant of config.tenants) for (const connection of tenant.connections) serviceProvider.idpSettings(connection);
-  return { config, store, logger, directory, clients, authnDirectory, authnClients, handoff: createLoginHandoff(store, config.ttl.interaction), users, provider, serviceProvider, diagnostics: createSamlDiagnostics({ store }) };
+  return { config, store, logger, directory, clients, handoff: createLoginHandoff(store, config.ttl.interaction), users, provider, serviceProvider, diagnostics: createSamlDiagnostics({ store }) };
 }
 
 export type BrokerPart = 'portal' | 'authn' | 'token';
@@ -115,8 +107,8 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
     app.use(
       createAuthnRouter({
         config: deps.config,
-        directory: deps.authnDirectory,
-        clients: deps.authnClients,
+        directory: deps.directory,
+        clients: deps.clients,
         handoff: deps.handoff,
         users: deps.users,
         endSessions: (userId) => endSessionsOf(deps.store, userId),

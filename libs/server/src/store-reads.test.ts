@@ -1,8 +1,7 @@
-// In-process integration on a real Redis: what one login reads from the store on the portal's and
-// the token service's side. After a first login has filled the read cache, a login (the code
-// flow through the dev IdP, the code exchange and userinfo) reads no client record, the
-// interaction once per portal step, and the session once at the token endpoint and once at
-// userinfo. (authn-service's reads are its own business and are not counted here.)
+// In-process integration on a real Redis: what one login reads from the store. After a first
+// login has filled the read cache, a login (the code flow through the dev IdP, the code exchange
+// and userinfo) reads no tenant, connection or client record, the interaction once per portal
+// step, and the session once at the token endpoint and once at userinfo.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '@broker/store';
@@ -83,13 +82,14 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: store reads pe
     expect(await userinfo.json()).toMatchObject({ email: 'alice@acme.test', tenant: 'acme' });
   }
 
-  it('reads clients from the cache, the interaction once per portal step and the session once per token-service request', async () => {
+  it('reads tenants, connections and clients from the cache, the interaction once per portal step and the session once per token-service request', async () => {
     if (!harness) throw new Error('no broker');
     await login(harness); // fills the read cache
     reads.length = 0;
     await login(harness);
     const count = (pattern: RegExp) => reads.filter((key) => pattern.test(key)).length;
     expect(count(/^client:/)).toBe(0);
+    expect(count(/^tenant(-by-[a-z-]+)?:/)).toBe(0);
     expect(count(/^cors-origin:/)).toBe(0);
     // The interaction page, its completion, and the resumed authorization: one read each.
     expect(count(/^oidc:Interaction:/)).toBe(3);
