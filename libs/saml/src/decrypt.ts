@@ -1,14 +1,14 @@
 import { XMLSerializer } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
 import { SamlRejection } from './rejection.ts';
-import { containsProcessingInstruction, NS, parseXml } from './xml.ts';
+import { containsProcessingInstruction, exceedsDepth, NS, parseXml } from './xml.ts';
 
 /**
  * Decrypt an EncryptedAssertion with the connection's key (algorithms were checked against the
  * allow-list already), so the assertion's own signature algorithms, comments and conditions can be
  * checked before node-saml decrypts it again to verify the signature.
  */
-export async function decryptAssertion(encryptedAssertion: Element, privateKey: string): Promise<Element> {
+export async function decryptAssertion(encryptedAssertion: Element, privateKey: string, maxDepth: number): Promise<Element> {
   const encryptedData = Array.from(encryptedAssertion.getElementsByTagNameNS(NS.xenc, 'EncryptedData'))[0];
   if (!encryptedData) throw new SamlRejection('saml.malformed', 'the EncryptedAssertion has no EncryptedData');
   const xml = await new Promise<string>((resolve, reject) => {
@@ -17,6 +17,8 @@ export async function decryptAssertion(encryptedAssertion: Element, privateKey: 
     );
   });
   if (/<!DOCTYPE|<!ENTITY|<!ATTLIST|<!ELEMENT/i.test(xml)) throw new SamlRejection('saml.doctype_forbidden', 'the decrypted assertion contains a DOCTYPE');
+  // Anyone can encrypt to the SP's published certificate: the plaintext gets the same depth limit.
+  if (exceedsDepth(xml, maxDepth)) throw new SamlRejection('saml.too_deep', `the decrypted assertion nests deeper than ${maxDepth} elements`);
   let doc: Document;
   try {
     doc = parseXml(xml);

@@ -249,7 +249,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         // when encrypted), so each problem gets its own code...
         let assertion = envelope.assertion;
         if (!assertion && envelope.encryptedAssertion && connection.sp.encryption) {
-          assertion = await decryptAssertion(envelope.encryptedAssertion, connection.sp.encryption.privateKey);
+          assertion = await decryptAssertion(envelope.encryptedAssertion, connection.sp.encryption.privateKey, policy.maxDepth);
           checkDecryptedSignatures(assertion, policy, envelope);
           checkIdentityComments(assertion, envelope);
         }

@@ -364,6 +364,16 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       });
     }
 
+    it('deep nesting inside an encrypted assertion (anyone can encrypt to the SP) is refused by the same scan after decryption (saml.too_deep)', async () => {
+      const login = await startLogin(CONNECTIONS.encrypted);
+      const plain = (await responseFor(login, { encryption: undefined })).xml;
+      const assertionXml = serializeXml(responseAssertion(parseXmlDocument(plain)));
+      const deep = assertionXml.replace('</saml:Assertion>', `${'<x>'.repeat(5_000)}${'</x>'.repeat(5_000)}</saml:Assertion>`);
+      const encrypted = await encryptAssertionXml(deep, { certificatePem: SP_ENCRYPTION.certificatePem });
+      const { xml } = buildResponseXml({ issuer: IDP.entityId, acsUrl: login.acsUrl, audience: login.spEntityId, inResponseTo: login.requestId, nameId: null }, [encrypted]);
+      await refusedThenLegitimate(login, encodeXml(xml), 'saml.too_deep');
+    });
+
     it('the signed assertion moved into Extensions (the only assertion left) is refused (saml.assertion_misplaced)', async () => {
       const login = await startLogin(CONNECTIONS.both);
       const moved = mutateXml((await responseFor(login, { sign: 'assertion' })).xml, (doc) => {
