@@ -19,47 +19,73 @@ import {
   type AuthorizationRequest,
 } from './support.ts';
 
+/** An API taking opaque access tokens, which demo-backend (its credentials) may introspect. */
+const API = 'https://api.e2e.test';
+
 describe.skipIf(skipWithoutRedis())('split mode: introspection, revocation, DPoP and PAR', () => {
-  const handle = useSplitCluster({ clients: [SPA_CLIENT] });
+  const handle = useSplitCluster({
+    clients: [SPA_CLIENT],
+    resourceServers: [{ identifier: API, scopes: ['api:read'], accessTokenFormat: 'opaque', introspectionClients: ['demo-backend'] }],
+  });
 
   /** Sign alice in to `config`'s client and redeem the code. */
-  const tokensFor = async (config: oidc.Configuration, redirectUri: string, options: oidc.DPoPOptions = {}) => {
-    const request = await authorizationRequest(config, redirectUri, { tenant: 'acme' });
+  const tokensFor = async (config: oidc.Configuration, redirectUri: string, options: oidc.DPoPOptions = {}, extra: Record<string, string> = {}) => {
+    const request = await authorizationRequest(config, redirectUri, { tenant: 'acme', ...extra });
     const { callback } = await signIn(handle.cluster(), request, ALICE, { expectEmailPage: false });
     const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce }, undefined, options);
     return { tokens, sub: tokens.claims()?.sub ?? '' };
   };
   const backend = () => discover(handle.cluster(), 'demo-backend', oidc.ClientSecretBasic(handle.cluster().demoBackendSecret), ES256_CLIENT);
-
-  it('a token its owner revoked is inactive at introspection (a backend introspects an SPA’s token)', async () => {
-    const cluster = handle.cluster();
-    const spa = await discover(cluster, SPA_CLIENT.clientId, oidc.None(), ES256_CLIENT);
+  const spaClient = async () => {
+    const spa = await discover(handle.cluster(), SPA_CLIENT.clientId, oidc.None(), ES256_CLIENT);
     sendOrigin(spa, SPA_ORIGIN);
-    const { tokens, sub } = await tokensFor(spa, `${SPA_ORIGIN}/callback`);
+    return spa;
+  };
+
+  it('the API\'s designated client introspects a token issued for the API; after its owner revoked it, it is inactive', async () => {
+    const cluster = handle.cluster();
+    const spa = await spaClient();
+    const { tokens, sub } = await tokensFor(spa, `${SPA_ORIGIN}/callback`, {}, { scope: 'openid email api:read', resource: API });
     const introspector = await backend();
 
     const before = await oidc.tokenIntrospection(introspector, tokens.access_token);
-    expect(before).toMatchObject({ active: true, client_id: SPA_CLIENT.clientId, sub, iss: cluster.issuer, token_type: 'Bearer' });
-    expect(before.scope?.split(' ')).toContain('openid');
+    expect(before).toMatchObject({ active: true, client_id: SPA_CLIENT.clientId, sub, iss: cluster.issuer, aud: API, token_type: 'Bearer' });
+    expect(before.scope?.split(' ')).toContain('api:read');
 
     // The owner revokes its own token (an SPA may call /token/revocation from its origin).
     await oidc.tokenRevocation(spa, tokens.access_token, { token_type_hint: 'access_token' });
-
     expect(await oidc.tokenIntrospection(introspector, tokens.access_token)).toEqual({ active: false });
-    expect(challengeError(await rejection(oidc.fetchUserInfo(spa, tokens.access_token, sub)))).toBe('invalid_token');
-    // A backend revokes its own token the same way.
-    const own = await tokensFor(introspector, 'http://localhost:8080/callback');
-    expect((await oidc.tokenIntrospection(introspector, own.tokens.access_token)).active).toBe(true);
-    await oidc.tokenRevocation(introspector, own.tokens.access_token);
-    expect((await oidc.tokenIntrospection(introspector, own.tokens.access_token)).active).toBe(false);
+  });
+
+  it('a confidential client learns nothing about another client\'s token that is not for an API it introspects for, and cannot revoke it', async () => {
+    const spa = await spaClient();
+    const { tokens, sub } = await tokensFor(spa, `${SPA_ORIGIN}/callback`);
+    const other = await backend();
+    // A live token (userinfo takes it), yet demo-backend is neither its client nor an introspector of its audience.
+    expect((await oidc.fetchUserInfo(spa, tokens.access_token, sub)).sub).toBe(sub);
+    expect(await oidc.tokenIntrospection(other, tokens.access_token)).toEqual({ active: false });
+
+    // Revoking it would end the SPA's whole grant (RFC 7009: only the client it was issued to may).
+    const refused = await rejection(oidc.tokenRevocation(other, tokens.access_token));
+    expect(refused).toBeInstanceOf(oidc.ResponseBodyError);
+    expect((refused as oidc.ResponseBodyError).error).toBe('invalid_request');
+    expect((await oidc.fetchUserInfo(spa, tokens.access_token, sub)).sub).toBe(sub);
+  });
+
+  it('a backend introspects and revokes its own token', async () => {
+    const own = await backend();
+    const { tokens } = await tokensFor(own, 'http://localhost:8080/callback');
+    expect((await oidc.tokenIntrospection(own, tokens.access_token)).active).toBe(true);
+    await oidc.tokenRevocation(own, tokens.access_token);
+    expect((await oidc.tokenIntrospection(own, tokens.access_token)).active).toBe(false);
   });
 
   it('introspection is refused to a public client, even for its own live token', async () => {
     const cluster = handle.cluster();
     const native = await discover(cluster, 'demo-native', oidc.None(), ES256_CLIENT);
     const { tokens } = await tokensFor(native, loopbackRedirectUri());
-    // Live: a confidential client sees it active.
-    expect((await oidc.tokenIntrospection(await backend(), tokens.access_token)).active).toBe(true);
+    // Live: userinfo takes it.
+    expect((await oidc.fetchUserInfo(native, tokens.access_token, tokens.claims()?.sub ?? '')).email).toBe(ALICE.email);
 
     const response = await fetch(`${cluster.issuer}/token/introspection`, {
       method: 'POST',

@@ -136,6 +136,17 @@ describe('parseConfig field errors', () => {
     expect(configErrorOf(() => parse(raw)).message).toMatch(/- clients\.1\.allowedTenants\.1: unknown tenant 'nope'/);
   });
 
+  it('takes resourceServers[].introspectionClients naming backends only', () => {
+    const ok = demoRaw();
+    ok['resourceServers'] = [{ identifier: 'https://api.example.com', introspectionClients: ['demo-backend'] }];
+    expect(parse(ok).resourceServers[0]?.introspectionClients).toEqual(['demo-backend']);
+    const bad = demoRaw();
+    bad['resourceServers'] = [{ identifier: 'https://api.example.com', introspectionClients: ['demo-spa', 'nope'] }];
+    const message = configErrorOf(() => parse(bad)).message;
+    expect(message).toMatch(/- resourceServers\.0\.introspectionClients\.0: 'demo-spa' is a public spa client: only backends \(confidential clients\) may introspect/);
+    expect(message).toMatch(/- resourceServers\.0\.introspectionClients\.1: unknown client 'nope'/);
+  });
+
   it('names a backend client without a secret, and a public client with one', () => {
     const noSecret = demoRaw();
     delete at(noSecret.clients, 2)['clientSecret'];

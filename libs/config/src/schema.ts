@@ -302,6 +302,11 @@ const resourceServerSchema = z
     /** jwt (default) or opaque access tokens for this API. */
     accessTokenFormat: z.enum(['jwt', 'opaque']).default('jwt'),
     accessTokenTtl: z.number().int().positive().optional(),
+    /**
+     * Confidential clients (backends: the API's own credentials) that may introspect tokens issued
+     * for this resource (RFC 7662). Any other client learns `active: false` about them.
+     */
+    introspectionClients: z.array(z.string().min(1)).default([]),
   })
   .strict();
 
@@ -409,6 +414,13 @@ export const brokerConfigSchema = z
       clientIds.add(client.clientId);
       client.allowedTenants.forEach((tenantId, j) => {
         if (!tenantIds.has(tenantId)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'allowedTenants', j], message: `unknown tenant '${tenantId}'` });
+      });
+    });
+    config.resourceServers.forEach((rs, r) => {
+      rs.introspectionClients.forEach((clientId, j) => {
+        const client = config.clients.find((c) => c.clientId === clientId);
+        if (!client) ctx.addIssue({ code: 'custom', path: ['resourceServers', r, 'introspectionClients', j], message: `unknown client '${clientId}'` });
+        else if (client.kind !== 'backend') ctx.addIssue({ code: 'custom', path: ['resourceServers', r, 'introspectionClients', j], message: `'${clientId}' is a public ${client.kind} client: only backends (confidential clients) may introspect` });
       });
     });
   });

@@ -48,6 +48,8 @@ export interface ResourceServer {
   accessTokenFormat: 'jwt' | 'opaque';
   /** Access token lifetime in seconds (default the broker's). */
   accessTokenTtl?: number | undefined;
+  /** Confidential clients that may introspect tokens issued for this resource (default none). */
+  introspectionClients?: readonly string[] | undefined;
 }
 
 /** Broker metadata carried on each oidc-provider client (extraClientMetadata). */
@@ -189,9 +191,30 @@ export function createProvider(deps: ProviderDeps): Provider {
     conformIdTokenClaims: false,
     features: {
       devInteractions: { enabled: false },
-      // Introspection and revocation are for confidential clients (backends, resource servers).
-      introspection: { enabled: true, allowedPolicy: (_ctx, client) => client.clientAuthMethod !== 'none' },
-      revocation: { enabled: true, allowedPolicy: (_ctx, client) => client.clientAuthMethod !== 'none' || brokerMetadata(client).client_kind === 'spa' },
+      // Introspection (RFC 7662 section 4: the server decides who may learn about a token): a
+      // confidential client about its own tokens, and a resource server's designated client
+      // about tokens issued for that resource. Anyone else learns `active: false`.
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => {
+          if (client.clientAuthMethod === 'none') return false;
+          if (token.clientId === client.clientId) return true;
+          const audience = 'aud' in token ? token.aud : undefined;
+          const audiences = (Array.isArray(audience) ? audience : [audience]).filter((a): a is string => typeof a === 'string');
+          return audiences.some((aud) => resourceServers.get(aud)?.introspectionClients?.includes(client.clientId) === true);
+        },
+      },
+      // Revocation (RFC 7009 section 2.1): only of the client's own tokens, since revoking a token
+      // revokes its whole grant. A confidential client presenting another's token is told so; a
+      // public client is answered as if it had worked, which tells it nothing.
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
