@@ -84,9 +84,16 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
     return value === null ? undefined : (JSON.parse(value) as User);
   };
   /** Claim the identifier for a new user id (SET NX): of concurrent first logins one creates. */
-  const claim = async (tenantId: string, type: UserIdType, value: string): Promise<{ id: string; created: boolean }> => {
+  /**
+   * The user id for an identifier, claiming a new one when there is none. A returning user (the
+   * common case) costs one read; `known` is that read when the caller made it already.
+   */
+  const claim = async (tenantId: string, type: UserIdType, value: string, known?: string | null): Promise<{ id: string; created: boolean }> => {
     const indexKey = keys.userByIdentifier(tenantId, type, value);
+    const existing = known === undefined ? await store.get(indexKey) : known;
+    if (existing !== null) return { id: existing, created: false };
     const candidate = randomUUID();
+    // Of concurrent first logins exactly one claims the identifier; the others read its id.
     if (await store.setIfAbsent(indexKey, candidate)) return { id: candidate, created: true };
     const id = await store.get(indexKey);
     if (id === null) throw new Error(`user index ${indexKey} vanished`);
@@ -104,8 +111,9 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
 
     async recordLogin(identity, policy) {
       const indexKey = keys.userByIdentifier(identity.tenantId, identity.userIdType, identity.userId);
-      if (!policy.createUsers && (await store.get(indexKey)) === null) return { refused: 'not_provisioned' };
-      const { id, created } = await claim(identity.tenantId, identity.userIdType, identity.userId);
+      const known = await store.get(indexKey);
+      if (!policy.createUsers && known === null) return { refused: 'not_provisioned' };
+      const { id, created } = await claim(identity.tenantId, identity.userIdType, identity.userId, known);
       const existing = created ? undefined : await findById(id);
       const at = now().toISOString();
       const accounts = new Set(existing?.accounts ?? []);
