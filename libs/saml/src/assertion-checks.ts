@@ -21,11 +21,11 @@ const time = (value: string | undefined): number | undefined => {
 };
 
 /**
- * The checks node-saml does not do: Issuer, a bearer SubjectConfirmation for our ACS that
+ * The Web SSO profile's checks on the assertion: Issuer, a bearer SubjectConfirmation for our ACS that
  * answers our request and has not expired, Audience, IssueInstant age, AuthnContext. They run on
  * the one assertion of the response (preflight proved there is exactly one; for an encrypted
- * response, the one we decrypted) before node-saml verifies its signature, so each problem gets
- * its own code; the caller then requires node-saml to have validated that same assertion ID.
+ * response, the one we decrypted) before its signature is verified (signature.ts), so each problem
+ * gets its own code; the caller then verifies the signatures over this same element.
  * A rejection needs no signature; an acceptance is not final until the signature holds.
  * `expectedRequestId` is the AuthnRequest ID for SP-initiated logins. Throws SamlRejection.
  */

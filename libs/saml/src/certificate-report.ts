@@ -3,8 +3,8 @@ import { certificateFingerprint } from './policy.ts';
 
 /**
  * The state of a connection's pinned IdP signing certificates, for diagnostics: which ones are
- * trusted, until when, and what to do before sign-ins start failing. node-saml checks
- * signatures against the pinned certificates whatever their dates, so an expired certificate
+ * trusted, until when, and what to do before sign-ins start failing. Signatures are checked
+ * against the pinned certificates whatever their dates, so an expired certificate
  * keeps working until the IdP stops signing with it; the risk is the IdP's rotation, which
  * breaks sign-in unless its next certificate is pinned ahead of time.
  */

@@ -6,7 +6,7 @@ import { containsProcessingInstruction, exceedsDepth, NS, parseXml } from './xml
 /**
  * Decrypt an EncryptedAssertion with the connection's key (algorithms were checked against the
  * allow-list already), so the assertion's own signature algorithms, comments and conditions can be
- * checked before node-saml decrypts it again to verify the signature.
+ * checked and its signature verified (signature.ts) on the decrypted element itself.
  */
 export async function decryptAssertion(encryptedAssertion: Element, privateKey: string, maxDepth: number): Promise<Element> {
   const encryptedData = Array.from(encryptedAssertion.getElementsByTagNameNS(NS.xenc, 'EncryptedData'))[0];

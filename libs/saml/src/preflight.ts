@@ -3,7 +3,7 @@ import { certificateFingerprint, type ResponsePolicy } from './policy.ts';
 import { SamlRejection } from './rejection.ts';
 import { attr, childElements, containsComment, containsProcessingInstruction, descendants, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
 
-/** What the unverified envelope says: kept for diagnostics and for the checks after node-saml. */
+/** What the unverified envelope says: kept for diagnostics and for the checks and signatures after it. */
 export interface Envelope {
   xml: string;
   /** The parsed samlp:Response (the document the signatures are verified in). */

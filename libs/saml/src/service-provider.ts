@@ -108,9 +108,10 @@ interface PendingCall {
 }
 
 /**
- * The SAML service provider: passport with @node-saml/passport-saml's MultiSamlStrategy, one
- * option set per IdP connection, wrapped in the checks node-saml does not do (preflight before
- * it, assertion checks after it), with request IDs and assertion IDs consumed atomically.
+ * The SAML service provider. AuthnRequests (and Single Logout) through passport with
+ * @node-saml/passport-saml's MultiSamlStrategy, one option set per IdP connection; responses at
+ * the ACS through our own pipeline (preflight, decryption, assertion checks, signatures verified
+ * in the parsed document by signature.ts), with request IDs and assertion IDs consumed atomically.
  */
 export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServiceProvider {
   const requestTtl = deps.requestTtlSeconds ?? 600;
@@ -137,8 +138,8 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       return { value, createdAt: now() };
     },
     getAsync: (key) => deps.store.get(keys.authnRequest(connectionId, key)),
-    // node-saml calls this after a failed validation too, which would let a forged response
-    // burn the legitimate login. The ID is consumed atomically below, on success only.
+    // Never remove on node-saml's behalf (it would after a failed validation, letting a forged
+    // response burn the legitimate login): the ID is consumed atomically below, on success only.
     removeAsync: () => Promise.resolve(null),
   });
 
@@ -165,9 +166,9 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       identifierFormat: connection.nameIdFormat,
       acceptedClockSkewMs: policy.clockSkewMs,
       maxAssertionAgeMs: policy.maxAssertionAgeMs + policy.clockSkewMs,
-      // 'always' while building an AuthnRequest makes node-saml save its ID in the store. While
-      // validating, our own checks own InResponseTo (the Response's and the confirmation's must
-      // equal the RelayState's request, consumed atomically), so node-saml's extra lookups go.
+      // 'always' while building an AuthnRequest makes node-saml save its ID in the store. Responses
+      // are validated by our own pipeline, which owns InResponseTo (the Response's and the
+      // confirmation's must equal the RelayState's request, consumed atomically).
       validateInResponseTo: call.requestId !== undefined ? ValidateInResponseTo.always : ValidateInResponseTo.never,
       requestIdExpirationPeriodMs: requestTtl * 1000,
       cacheProvider: cacheProviderFor(connection.id),
