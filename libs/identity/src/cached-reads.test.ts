@@ -60,14 +60,15 @@ function describeCachedReads(kind: string, open: () => Promise<{ store: Store; c
       ({ store: base, close } = await open());
     });
     afterAll(() => close());
-    // Only Date is faked: the Redis client keeps its real timers.
+    // Only the clocks are faked (Date, and performance.now, which the cache's expiry runs on): the
+    // Redis client keeps its real timers.
     afterEach(() => {
       vi.useRealTimers();
     });
-    const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
+    const advance = (ms: number) => vi.advanceTimersByTime(ms);
 
     it('reads each record from the store once per TTL, then again', async () => {
-      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.useFakeTimers({ toFake: ['Date', 'performance'] });
       const { store, gets } = counting(base);
       const directory = createDirectory(store, { cacheTtlMs: TTL_MS });
       await directory.importTenants([acme]);
@@ -127,7 +128,7 @@ function describeCachedReads(kind: string, open: () => Promise<{ store: Store; c
     });
 
     it('sees another process’s write after at most the TTL', async () => {
-      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.useFakeTimers({ toFake: ['Date', 'performance'] });
       const id = `t-${randomUUID().slice(0, 8)}`;
       await importTenants(base, [{ ...acme, id, displayName: 'Old', emailDomains: [], connections: [] }]);
       const directory = createDirectory(base, { cacheTtlMs: TTL_MS });
@@ -161,7 +162,7 @@ function describeCachedReads(kind: string, open: () => Promise<{ store: Store; c
     });
 
     it('client registry: one store read per TTL; register() is seen at once, with its CORS origins', async () => {
-      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.useFakeTimers({ toFake: ['Date', 'performance'] });
       const { store, gets } = counting(base);
       const clientId = `app-${randomUUID().slice(0, 8)}`;
       const origin = `https://${clientId}.example.test`;

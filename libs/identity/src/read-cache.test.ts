@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createReadCache } from './read-cache.ts';
 
 /** A clock the test moves by hand. */
@@ -99,6 +99,52 @@ describe('read cache', () => {
     await read('a'); // a was dropped for d
     expect(loads).toEqual(['a', 'b', 'c', 'd', 'a']);
     expect(cache.size).toBe(3);
+  });
+
+  it('never caches a key longer than maxKeyLength (keys come from requests: memory stays bounded)', async () => {
+    const clock = manualClock();
+    const cache = createReadCache({ ttlMs: 5_000, now: clock.now, maxKeyLength: 16 });
+    const { cell, load } = source(null);
+    const long = `origin:${'x'.repeat(100)}`;
+    expect(await cache.read(long, load)).toBeNull();
+    expect(await cache.read(long, load)).toBeNull();
+    expect(cell.loads).toBe(2);
+    expect(cache.size).toBe(0);
+    expect(await cache.read('short', load)).toBeNull();
+    expect(cache.size).toBe(1);
+  });
+
+  it('when full, drops the expired entries before the oldest live one', async () => {
+    const clock = manualClock();
+    const cache = createReadCache({ ttlMs: 1_000, now: clock.now, maxEntries: 3 });
+    const { load } = source('v');
+    await cache.read('a', load);
+    await cache.read('b', load);
+    clock.advance(600);
+    await cache.read('c', load);
+    clock.advance(500); // a and b have expired, c has not
+    await cache.read('d', load);
+    expect(cache.size).toBe(2);
+    const counted = source('v');
+    await cache.read('c', counted.load);
+    expect(counted.cell.loads).toBe(0); // c survived
+  });
+
+  describe('with the default clock', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('expires on a monotonic clock: a wall-clock step backwards does not stretch the TTL', async () => {
+      vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+      const cache = createReadCache({ ttlMs: 5_000 });
+      const { cell, load } = source('v1');
+      expect(await cache.read('k', load)).toBe('v1');
+      cell.value = 'v2';
+      vi.setSystemTime(Date.now() - 3_600_000); // an NTP correction: Date goes back an hour
+      vi.advanceTimersByTime(5_000);
+      expect(await cache.read('k', load)).toBe('v2');
+    });
   });
 
   it('refuses a negative or non-finite ttlMs and a bad maxEntries', () => {

@@ -38,8 +38,9 @@ export function createStoreAdapter(store: Store): new (model: string) => Adapter
       const ttl = expiresIn === undefined ? {} : { ttlSeconds: Math.max(1, Math.ceil(expiresIn)) };
       const key = this.key(id);
       // The instance and its indexes are written at once: one round trip to Redis instead of
-      // two. The Redis store sends them in this order on its one connection and Redis runs them
-      // in that order, so the instance is still written before its indexes.
+      // two. They are sent in this order, but nothing makes them all-or-nothing: a failed write
+      // of the instance can leave its indexes behind. Readers of the indexes (findByUid,
+      // endSessionsOf, revokeGrant) cope with a missing instance, and the indexes expire.
       const writes: Promise<unknown>[] = [store.set(key, JSON.stringify(payload), ttl)];
       if (GRANTABLE.has(this.model) && payload.grantId) {
         // The index lives at least as long as its longest member.
