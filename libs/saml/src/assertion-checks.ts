@@ -106,11 +106,20 @@ export function checkAssertion(assertion: Element, policy: ResponsePolicy, envel
 
   return {
     id,
-    validUntilMs: Math.max(confirmationExpiry, conditionsNotOnOrAfter ?? 0) + policy.clockSkewMs,
+    // Until it could no longer be accepted: past every bearer confirmation's expiry (a later one
+    // than the confirmation used may exist), the Conditions' and the maximum age.
+    validUntilMs: Math.max(latestBearerExpiry(bearer), confirmationExpiry, conditionsNotOnOrAfter ?? 0, issueInstant + policy.maxAssertionAgeMs) + policy.clockSkewMs,
     authnContextClassRef: classRef || undefined,
     authnInstant: attr(authnStatement, 'AuthnInstant'),
     inResponseTo,
   };
+}
+
+/** The latest NotOnOrAfter of the bearer SubjectConfirmations (0 when none has one). */
+function latestBearerExpiry(bearer: Element[]): number {
+  let latest = 0;
+  for (const confirmation of bearer) latest = Math.max(latest, time(attr(firstChild(confirmation, NS.saml, 'SubjectConfirmationData'), 'NotOnOrAfter')) ?? 0);
+  return latest;
 }
 
 /** What the broker reads from a verified assertion: the subject, the session and the attributes. */

@@ -1,7 +1,7 @@
 import { XMLSerializer } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
 import { SamlRejection } from './rejection.ts';
-import { containsProcessingInstruction, exceedsDepth, NS, parseXml } from './xml.ts';
+import { exceedsDepth, NS, parseXml, shapeProblem } from './xml.ts';
 
 /**
  * Decrypt an EncryptedAssertion with the connection's key (algorithms were checked against the
@@ -27,7 +27,8 @@ export async function decryptAssertion(encryptedAssertion: Element, privateKey: 
   }
   const assertion = doc.documentElement;
   if (!assertion || assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw new SamlRejection('saml.malformed', 'the decrypted content is not one saml:Assertion');
-  if (containsProcessingInstruction(assertion)) throw new SamlRejection('saml.processing_instruction_forbidden', 'the decrypted assertion contains a processing instruction');
+  const problem = shapeProblem(assertion);
+  if (problem) throw new SamlRejection(problem.code, `the decrypted assertion: ${problem.message}`);
   // Signature wrapping hidden inside the ciphertext needs a second assertion there too.
   const count = doc.getElementsByTagNameNS(NS.saml, 'Assertion').length;
   if (count !== 1) throw new SamlRejection('saml.multiple_assertions', `the encrypted assertion holds ${count} assertions`);

@@ -351,6 +351,8 @@ export const SAML_MISCONFIGURATIONS: Readonly<Record<string, Explanation>> = {
   'saml.multiple_assertions': { category: 'malformed_response', problem: 'The response carries more than one assertion (a signature wrapping attempt, or an IdP feature the broker does not accept).', fix: MALFORMED_FIX },
   'saml.assertion_misplaced': { category: 'malformed_response', problem: 'The assertion is not where SAML puts it (a direct child of the Response): a signature wrapping attempt.', fix: MALFORMED_FIX },
   'saml.doctype_forbidden': { category: 'malformed_response', problem: 'The response contains a DOCTYPE or entity declaration, which SAML never needs (an XML attack).', fix: MALFORMED_FIX },
+  'saml.signature_misplaced': { category: 'malformed_response', problem: 'The response carries an XML signature where SAML puts none (only the Response and the Assertion may each carry one): a signature wrapping attempt or a broken IdP.', fix: MALFORMED_FIX },
+  'saml.encryption_malformed': { category: 'malformed_response', problem: 'The encrypted assertion is not in the shape XML Encryption gives it (one EncryptedData, its EncryptionMethod and key in their own namespaces): an attempt to have it decrypted another way than it says.', fix: MALFORMED_FIX },
   'saml.processing_instruction_forbidden': { category: 'malformed_response', problem: 'The response contains an XML processing instruction, which SAML never needs (it can hide signed text from a reader).', fix: MALFORMED_FIX },
   'saml.comment_injection': { category: 'malformed_response', problem: 'The response has an XML comment inside the subject or the attributes (a known attack on the user name).', fix: MALFORMED_FIX },
   'saml.invalid_response': {

@@ -1,7 +1,7 @@
 import { isAllowedDataEncryption, isAllowedDigestAlgorithm, isAllowedKeyTransport, isAllowedOaepDigest, isAllowedSignatureAlgorithm, isSha1 } from './algorithms.ts';
 import { certificateFingerprint, type ResponsePolicy } from './policy.ts';
 import { SamlRejection } from './rejection.ts';
-import { attr, childElements, containsComment, containsProcessingInstruction, descendants, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
+import { attr, childElements, containsComment, descendants, shapeProblem, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
 
 /** What the unverified envelope says: kept for diagnostics and for the checks and signatures after it. */
 export interface Envelope {
@@ -55,7 +55,8 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
   const root = doc.documentElement;
   if (!root || root.namespaceURI !== NS.samlp || root.localName !== 'Response') throw reject('saml.not_a_response', 'the document is not a samlp:Response');
   if (descendants(doc, NS.samlp, 'Response').length !== 1) throw reject('saml.multiple_responses', 'the document holds more than one Response');
-  if (containsProcessingInstruction(root)) throw reject('saml.processing_instruction_forbidden', 'the Response contains a processing instruction');
+  const problem = shapeProblem(root);
+  if (problem) throw reject(problem.code, `SAMLResponse: ${problem.message}`);
 
   const envelope: Envelope = (known = {
     xml,
@@ -124,16 +125,33 @@ export function checkIdentityComments(assertion: Element, envelope: Envelope): v
  * checks could not see.
  */
 export function checkDecryptedSignatures(assertion: Element, policy: ResponsePolicy, envelope: Envelope): void {
-  checkAlgorithms(descendants(assertion, NS.ds, 'Signature'), policy, envelope);
+  checkAlgorithms(placedSignatures(assertion, [assertion], envelope), policy, envelope);
   envelope.assertionSigned = isSignedBy(assertion);
   if (policy.wantAssertionsSigned && !envelope.assertionSigned) throw rejection('saml.assertion_unsigned', 'the connection requires a signed Assertion', {}, envelope);
   if (!envelope.responseSigned && !envelope.assertionSigned) throw rejection('saml.signature_missing', 'neither the Response nor the Assertion is signed', {}, envelope);
   checkKeyInfo(policy, envelope);
 }
 
+/**
+ * The signatures of a document, which may only be direct children of the elements that can be
+ * signed (the Response, the assertion), at most one each. A signature anywhere else signs nothing
+ * the broker reads, and refusing it bounds the work per response (nested signatures made each
+ * certificate inside them cost once per signature around it).
+ */
+function placedSignatures(scope: Element, signable: Element[], envelope: Envelope): Element[] {
+  const own = signable.map((el) => childElements(el, NS.ds, 'Signature'));
+  if (own.some((list) => list.length > 1)) throw rejection('saml.signature_misplaced', 'an element carries more than one signature', {}, envelope);
+  const placed = own.flat();
+  if (descendants(scope, NS.ds, 'Signature').length !== placed.length) throw rejection('saml.signature_misplaced', 'a signature is somewhere no signed element is', {}, envelope);
+  return placed;
+}
+
+/** The most certificates a signature's KeyInfo may carry (a certificate and its chain). */
+const MAX_KEYINFO_CERTIFICATES = 10;
+
 /** Signature algorithms, digests and placement: which parts are signed, against what is demanded. */
-function checkSignatures(doc: Document, root: Element, assertion: Element | undefined, policy: ResponsePolicy, envelope: Envelope): void {
-  checkAlgorithms(descendants(doc, NS.ds, 'Signature'), policy, envelope);
+function checkSignatures(_doc: Document, root: Element, assertion: Element | undefined, policy: ResponsePolicy, envelope: Envelope): void {
+  checkAlgorithms(placedSignatures(root, assertion ? [root, assertion] : [root], envelope), policy, envelope);
   envelope.responseSigned = isSignedBy(root);
   envelope.assertionSigned = assertion !== undefined && isSignedBy(assertion);
 
@@ -169,7 +187,10 @@ function checkAlgorithms(signatures: Element[], policy: ResponsePolicy, envelope
       if (isSha1(digest)) envelope.usedSha1 = true;
     }
     if (isSha1(method)) envelope.usedSha1 = true;
-    const fingerprints = descendants(signature, NS.ds, 'X509Certificate').map((cert) => {
+    // Certificates where XML-DSig puts them: KeyInfo/X509Data/X509Certificate.
+    const certificates = childElements(firstChild(signature, NS.ds, 'KeyInfo') ?? signature, NS.ds, 'X509Data').flatMap((data) => childElements(data, NS.ds, 'X509Certificate'));
+    if (certificates.length > MAX_KEYINFO_CERTIFICATES) throw rejection('saml.malformed', `a signature's KeyInfo carries more than ${MAX_KEYINFO_CERTIFICATES} certificates`, {}, envelope);
+    const fingerprints = certificates.map((cert) => {
       try {
         return certificateFingerprint(text(cert));
       } catch {
@@ -191,8 +212,47 @@ function isSignedBy(el: Element): boolean {
   });
 }
 
+/**
+ * Where xml-encryption looks (it finds elements by local name, in any namespace), the elements
+ * must be the ones the algorithm checks below see: in their own namespace, EncryptedData once and
+ * a direct child, one EncryptionMethod per EncryptedData or EncryptedKey. Otherwise a decoy
+ * (a foreign-namespace EncryptionMethod before the checked one) would have it decrypt with an
+ * algorithm the allow-list refuses.
+ */
+const XENC11 = 'http://www.w3.org/2009/xmlenc11#';
+const ENCRYPTION_NAMES: Record<string, string> = {
+  EncryptedData: NS.xenc,
+  EncryptedKey: NS.xenc,
+  EncryptionMethod: NS.xenc,
+  CipherData: NS.xenc,
+  CipherValue: NS.xenc,
+  CipherReference: NS.xenc,
+  OAEPparams: NS.xenc,
+  KeyInfo: NS.ds,
+  RetrievalMethod: NS.ds,
+  DigestMethod: NS.ds,
+  MGF: XENC11,
+};
+function checkEncryptionShape(encryptedAssertion: Element): void {
+  const malformed = (message: string) => new SamlRejection('saml.encryption_malformed', `the EncryptedAssertion ${message}`);
+  const elements = Array.from(encryptedAssertion.getElementsByTagName('*'));
+  for (const el of elements) {
+    if (el.namespaceURI !== NS.xenc && el.namespaceURI !== NS.ds && el.namespaceURI !== XENC11) throw malformed(`holds an element outside XML Encryption and XML Signature (${el.localName})`);
+    const expected = ENCRYPTION_NAMES[el.localName];
+    if (expected !== undefined && el.namespaceURI !== expected) throw malformed(`holds ${el.localName} in the wrong namespace`);
+    if (el.localName === 'CipherReference') throw malformed('refers to ciphertext elsewhere (CipherReference)');
+  }
+  const data = elements.filter((el) => el.localName === 'EncryptedData');
+  if (data.length !== 1 || data[0]?.parentNode !== encryptedAssertion) throw malformed('must hold exactly one EncryptedData, as its child');
+  for (const el of elements) {
+    if (el.localName === 'EncryptionMethod' && !(el.parentNode && ['EncryptedData', 'EncryptedKey'].includes((el.parentNode as Element).localName))) throw malformed('holds an EncryptionMethod outside EncryptedData and EncryptedKey');
+    if ((el.localName === 'EncryptedData' || el.localName === 'EncryptedKey') && childElements(el, NS.xenc, 'EncryptionMethod').length !== 1) throw malformed(`holds an ${el.localName} without exactly one EncryptionMethod`);
+  }
+}
+
 function checkEncryption(encryptedAssertion: Element, policy: ResponsePolicy): void {
   if (!policy.canDecrypt) throw new SamlRejection('saml.decryption_unavailable', 'an encrypted assertion arrived but the connection has no decryption key');
+  checkEncryptionShape(encryptedAssertion);
   const data = firstChild(encryptedAssertion, NS.xenc, 'EncryptedData');
   const dataAlgorithm = attr(firstChild(data ?? encryptedAssertion, NS.xenc, 'EncryptionMethod'), 'Algorithm') ?? '';
   if (!isAllowedDataEncryption(dataAlgorithm)) throw new SamlRejection('saml.encryption_algorithm_forbidden', `data encryption ${dataAlgorithm || '(none)'} is not allowed (AES-GCM only)`, { algorithm: dataAlgorithm });

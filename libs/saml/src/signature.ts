@@ -3,7 +3,7 @@ import { C14nCanonicalization, ExclusiveCanonicalization } from 'xml-crypto';
 import { isAllowedDigestAlgorithm, isAllowedSignatureAlgorithm } from './algorithms.ts';
 import { certificateFingerprint } from './policy.ts';
 import { SamlRejection } from './rejection.ts';
-import { attr, childElements, NS } from './xml.ts';
+import { attr, childElements, NS, shapeProblem } from './xml.ts';
 
 /**
  * XML signature verification for SAML messages, in the narrow shape SAML core §5.4 allows: an
@@ -135,9 +135,12 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
   // Without a canonicalization transform the node-set becomes octets by inclusive C14N 1.0.
   const referenceC14n = transformAlgorithms[1] ?? C14N;
 
+  // Nothing in the document that canonicalization renders unfaithfully (see shapeProblem).
+  const root = element.ownerDocument.documentElement;
+  const problem = root ? shapeProblem(root) : undefined;
+  if (problem) throw invalid(problem.message);
   // The ID must name this element and no other: a second element with it is a wrapping attempt.
-  // The same walk refuses what xml-crypto's canonicalization does not render faithfully.
-  const duplicates = scanDocument(element.ownerDocument.documentElement, id);
+  const duplicates = scanDocument(root, id);
   if (duplicates !== 1) throw invalid('the signed ID is not unique in the document', { occurrences: duplicates });
 
   // Digest of the element without its signature (the enveloped-signature transform), by taking
@@ -169,11 +172,10 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
 
 /**
  * One walk of the document: the number of elements whose ID, Id or id attribute equals `id`.
- * It also refuses two things xml-crypto's canonicalizers render wrongly, which would let a changed
- * document keep the signed digest: a processing instruction (rendered as its bare data, so
- * `alice@acme.test<?x .evil.test?>` canonicalizes like the signed text `alice@acme.test.evil.test`
- * while a reader sees `alice@acme.test`), and a namespace URI with a quote, `<` or `&` (rendered
- * unescaped, so two documents could canonicalize alike). SAML needs neither.
+ * It also refuses a namespace URI with a quote, `<` or `&`, which xml-crypto's canonicalizers
+ * render unescaped (so two documents could canonicalize alike). shapeProblem has refused the rest
+ * they render wrongly (processing instructions: `alice@acme.test<?x .evil.test?>` canonicalizes
+ * like the signed `alice@acme.test.evil.test`).
  */
 function scanDocument(root: Element | null, id: string): number {
   let count = 0;
@@ -183,10 +185,7 @@ function scanDocument(root: Element | null, id: string): number {
       const a = el.attributes.item(i);
       if (a && (a.nodeName === 'xmlns' || a.nodeName.startsWith('xmlns:')) && /["<&]/.test(a.value)) throw invalid('a namespace URI contains a quote, < or &');
     }
-    for (let child = el.firstChild; child; child = child.nextSibling) {
-      if (child.nodeType === 1) walk(child as Element);
-      else if (child.nodeType === 7) throw invalid('the document holds a processing instruction');
-    }
+    for (let child = el.firstChild; child; child = child.nextSibling) if (child.nodeType === 1) walk(child as Element);
   };
   if (root) walk(root);
   return count;

@@ -57,12 +57,39 @@ export function containsComment(node: Node): boolean {
   return containsNodeType(node, 8);
 }
 
+/** Characters XML 1.0 does not allow (xmldom lets them through from character references). */
+// eslint-disable-next-line no-control-regex -- the control characters XML forbids are what it looks for
+const FORBIDDEN_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** More attributes (namespace declarations included) than any SAML element needs. */
+export const MAX_ATTRIBUTES_PER_ELEMENT = 64;
+
 /**
- * True when the subtree holds a processing instruction. Readers skip them and canonicalization
- * (as xml-crypto implements it) renders them as bare text, so they could hide signed text.
+ * What a response must not hold, found in one walk of an element's subtree: a processing
+ * instruction (readers skip it and xml-crypto's canonicalization renders it as bare text, so it
+ * could hide signed text), a character XML forbids (a lone surrogate is digested like U+FFFD, so
+ * a signed U+FFFD could be read as any of 2,048 values; NUL and other controls), or an element
+ * with more than MAX_ATTRIBUTES_PER_ELEMENT attributes (canonicalization is quadratic in them).
+ * Returns the problem, or undefined.
  */
-export function containsProcessingInstruction(node: Node): boolean {
-  return containsNodeType(node, 7);
+export function shapeProblem(root: Element): { code: string; message: string } | undefined {
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop() as Node;
+    if (node.nodeType === 7) return { code: 'saml.processing_instruction_forbidden', message: 'the XML contains a processing instruction' };
+    if (node.nodeType === 3 || node.nodeType === 4) {
+      if (FORBIDDEN_CHARACTERS.test((node as CharacterData).data)) return { code: 'saml.malformed', message: 'the XML contains a character XML does not allow' };
+      continue;
+    }
+    if (node.nodeType !== 1) continue;
+    const attributes = (node as Element).attributes;
+    if (attributes.length > MAX_ATTRIBUTES_PER_ELEMENT) return { code: 'saml.malformed', message: `an element has more than ${MAX_ATTRIBUTES_PER_ELEMENT} attributes` };
+    for (let i = 0; i < attributes.length; i++) {
+      if (FORBIDDEN_CHARACTERS.test(attributes.item(i)?.value ?? '')) return { code: 'saml.malformed', message: 'the XML contains a character XML does not allow' };
+    }
+    for (let child = node.firstChild; child; child = child.nextSibling) stack.push(child);
+  }
+  return undefined;
 }
 
 function containsNodeType(node: Node, nodeType: number): boolean {
