@@ -18,10 +18,29 @@ const userOf = (outcome: LoginOutcome): { user: User; created: boolean } => {
   return outcome;
 };
 
-/** A store whose writes yield first, so concurrent first logins really interleave. */
+/** A store whose reads and writes yield first, so concurrent logins really interleave. */
 function interleavingStore(): Store {
   const store = createMemoryStore();
-  return { ...store, setIfAbsent: async (...args) => { await new Promise((r) => setTimeout(r, Math.random() * 5)); return store.setIfAbsent(...args); } };
+  const pause = () => new Promise((r) => setTimeout(r, Math.random() * 5));
+  return {
+    ...store,
+    get: async (...args) => {
+      await pause();
+      return store.get(...args);
+    },
+    set: async (...args) => {
+      await pause();
+      return store.set(...args);
+    },
+    setIfAbsent: async (...args) => {
+      await pause();
+      return store.setIfAbsent(...args);
+    },
+    compareAndSet: async (...args) => {
+      await pause();
+      return store.compareAndSet(...args);
+    },
+  };
 }
 
 describe('users', () => {
@@ -83,5 +102,14 @@ describe('users', () => {
     const outcomes = (await Promise.all(Array.from({ length: 10 }, () => users.recordLogin(alice, jit)))).map(userOf);
     expect(outcomes.filter((o) => o.created)).toHaveLength(1);
     expect(new Set(outcomes.map((o) => o.user.id)).size).toBe(1);
+  });
+
+  it('keeps every account of concurrent logins through different account links (no lost update)', async () => {
+    const users = createUserRepository(interleavingStore());
+    userOf(await users.recordLogin(alice, jit));
+    const accounts = Array.from({ length: 12 }, (_, i) => `acct-${i}`);
+    const outcomes = (await Promise.all(accounts.map((account) => users.recordLogin(alice, { ...jit, account })))).map(userOf);
+    const stored = await users.findById(outcomes[0]?.user.id ?? '');
+    expect(stored?.accounts?.sort()).toEqual([...accounts].sort());
   });
 });

@@ -83,7 +83,6 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
     const value = await store.get(keys.user(id));
     return value === null ? undefined : (JSON.parse(value) as User);
   };
-  /** Claim the identifier for a new user id (SET NX): of concurrent first logins one creates. */
   /**
    * The user id for an identifier, claiming a new one when there is none. A returning user (the
    * common case) costs one read; `known` is that read when the caller made it already.
@@ -114,29 +113,34 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
       const known = await store.get(indexKey);
       if (!policy.createUsers && known === null) return { refused: 'not_provisioned' };
       const { id, created } = await claim(identity.tenantId, identity.userIdType, identity.userId, known);
-      const existing = created ? undefined : await findById(id);
-      const at = now().toISOString();
-      const accounts = new Set(existing?.accounts ?? []);
-      if (policy.account) accounts.add(policy.account);
-      const user: User = {
-        id,
-        tenantId: identity.tenantId,
-        userIdType: identity.userIdType,
-        userId: identity.userId,
-        username: identity.userIdType === 'username' ? identity.userId : (identity.username ?? existing?.username),
-        federationId: identity.userIdType === 'federationId' ? identity.userId : existing?.federationId,
-        email: identity.email ?? existing?.email,
-        givenName: identity.givenName ?? existing?.givenName,
-        surname: identity.surname ?? existing?.surname,
-        role: identity.accessProfile ?? existing?.role ?? policy.defaultRole,
-        accounts: [...accounts],
-        connectionId: identity.connectionId,
-        createdAt: existing?.createdAt ?? at,
-        updatedAt: at,
-        lastLoginAt: at,
-      };
-      await save(user);
-      return { user, created };
+      // Read, merge, and write only over what was read: concurrent logins of one user (through
+      // different account links, say) each add their account instead of overwriting each other.
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const raw = await store.get(keys.user(id));
+        const existing = raw === null ? undefined : (JSON.parse(raw) as User);
+        const at = now().toISOString();
+        const accounts = new Set(existing?.accounts ?? []);
+        if (policy.account) accounts.add(policy.account);
+        const user: User = {
+          id,
+          tenantId: identity.tenantId,
+          userIdType: identity.userIdType,
+          userId: identity.userId,
+          username: identity.userIdType === 'username' ? identity.userId : (identity.username ?? existing?.username),
+          federationId: identity.userIdType === 'federationId' ? identity.userId : existing?.federationId,
+          email: identity.email ?? existing?.email,
+          givenName: identity.givenName ?? existing?.givenName,
+          surname: identity.surname ?? existing?.surname,
+          role: identity.accessProfile ?? existing?.role ?? policy.defaultRole,
+          accounts: [...accounts],
+          connectionId: identity.connectionId,
+          createdAt: existing?.createdAt ?? at,
+          updatedAt: at,
+          lastLoginAt: at,
+        };
+        if (await store.compareAndSet(keys.user(id), raw, JSON.stringify(user))) return { user, created };
+      }
+      throw new Error(`user ${id} kept changing during a login`);
     },
 
     async provision(input) {

@@ -72,6 +72,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return true;
       }),
 
+    compareAndSet: (key: string, expected: string | null, value: string, options?: WriteOptions) =>
+      promised(() => {
+        const ttlSeconds = ttlOf(options);
+        const current = live(key);
+        if (expected === null ? current !== undefined : liveString(key)?.value !== expected) return false;
+        entries.set(key, { kind: 'string', value, expiresAt: expiresAt(ttlSeconds) });
+        return true;
+      }),
+
     take: (key) =>
       promised(() => {
         const entry = liveString(key);

@@ -49,6 +49,26 @@ return 1
 `;
 
 /**
+ * compareAndSet, atomically.
+ *   KEYS[1]  the key
+ *   ARGV[1]  '1' when the key must hold ARGV[2], '0' when it must be absent
+ *   ARGV[2]  the expected value
+ *   ARGV[3]  the new value
+ *   ARGV[4]  the TTL in seconds, or '' for a durable value
+ * Returns 1 when written, 0 when the key held something else.
+ */
+const COMPARE_AND_SET_LUA = `
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[4] == '' then redis.call('SET', KEYS[1], ARGV[3]) else redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end
+return 1
+`;
+
+/**
  * consumeAndClaim, atomically (one round trip).
  *   KEYS[1]  the key to take (GETDEL)
  *   KEYS[2]  the key to claim (SET NX EX) when KEYS[1] was there; same hash tag on a cluster
@@ -116,6 +136,12 @@ export function createRedisStore(options: RedisStoreOptions): Store {
           ? await redis.set(k(key), value, 'NX')
           : await redis.set(k(key), value, 'EX', ttlSeconds, 'NX');
       return reply === 'OK'; // null when the key existed
+    },
+
+    async compareAndSet(key: string, expected: string | null, value: string, options?: WriteOptions) {
+      const ttlSeconds = ttlOf(options);
+      const written = await runScript(redis, compareAndSetScript, [k(key)], [expected === null ? '0' : '1', expected ?? '', value, ttlSeconds === undefined ? '' : String(ttlSeconds)]);
+      return written === 1;
     },
 
     take: (key) => redis.getdel(k(key)),
@@ -192,6 +218,7 @@ interface Script {
 const script = (lua: string): Script => ({ lua, sha1: createHash('sha1').update(lua).digest('hex') });
 const consumeJsonScript = script(CONSUME_JSON_LUA);
 const consumeAndClaimScript = script(CONSUME_AND_CLAIM_LUA);
+const compareAndSetScript = script(COMPARE_AND_SET_LUA);
 const addToSetScript = script(ADD_TO_SET_LUA);
 const pushCappedScript = script(PUSH_CAPPED_LUA);
 

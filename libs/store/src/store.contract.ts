@@ -75,6 +75,29 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect(await store.get(durable)).toBe('stays');
     });
 
+    it('compareAndSet writes only over the expected value (null: absent), with its TTL', async () => {
+      const k = key('cas');
+      expect(await store.compareAndSet(k, 'nothing yet', 'v1')).toBe(false);
+      expect(await store.get(k)).toBeNull();
+      expect(await store.compareAndSet(k, null, 'v1')).toBe(true);
+      expect(await store.compareAndSet(k, null, 'v2')).toBe(false);
+      expect(await store.compareAndSet(k, 'v0', 'v2')).toBe(false);
+      expect(await store.get(k)).toBe('v1');
+      expect(await store.ttl(k)).toBe(-1);
+      expect(await store.compareAndSet(k, 'v1', 'v2', { ttlSeconds: 30 })).toBe(true);
+      expect(await store.get(k)).toBe('v2');
+      expect(await store.ttl(k)).toBeGreaterThan(0);
+      await expect(store.compareAndSet(k, 'v2', 'v3', { ttlSeconds: 0 })).rejects.toThrow(TypeError);
+    });
+
+    it('compareAndSet: of 20 concurrent writers over the same value exactly one wins', async () => {
+      const k = key('cas-race');
+      await store.set(k, 'base');
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.compareAndSet(k, 'base', `w${i}`)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.get(k)).toBe(`w${results.indexOf(true)}`);
+    });
+
     it('setIfAbsent writes only the first time', async () => {
       const k = key('nx');
       expect(await store.setIfAbsent(k, 'first', { ttlSeconds: 30 })).toBe(true);

@@ -18,6 +18,12 @@ export interface Store {
   /** Write only if the key does not exist (SET NX). True when this call wrote it. */
   setIfAbsent(key: string, value: string, options?: WriteOptions): Promise<boolean>;
   /**
+   * Write `value` only if the key still holds `expected` (null: the key is absent), in one atomic
+   * step; true when this call wrote it. For read-modify-write of a record by concurrent writers:
+   * read, compute, compareAndSet with what was read, and start again when it returns false.
+   */
+  compareAndSet(key: string, expected: string | null, value: string, options?: WriteOptions): Promise<boolean>;
+  /**
    * Read and delete in one atomic step (GETDEL). Of several concurrent callers at most one gets
    * the value; the others get null. This is how single-use values are consumed.
    */
