@@ -134,7 +134,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       const involved = (await directory.connection(relay.connectionId)) ? [connection.id, relay.connectionId] : [connection.id];
       throw await refused(req, involved, 'saml.relay_state_mismatch', { expected: relay.connectionId, got: connection.id });
     }
-    const assertion = await validate(req, res, connection, { expectedRequestId: relay.requestId });
+    const assertion = await validate(req, connection, { expectedRequestId: relay.requestId });
     // Consume the RelayState atomically so two concurrent posts of one response cannot both log in
     // (the request ID is already used up; this keeps the RelayState single use on its own terms).
     if (!(await handoff.takeRelayState(relayState))) throw await refused(req, [connection.id], 'saml.relay_state_reused', { connectionId: connection.id });
@@ -147,10 +147,10 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     await sendToApp(res, result);
   });
 
-  /** node-saml plus every check of libs/saml; a rejection is recorded for the connection. */
-  const validate = async (req: Request, res: Response, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion> => {
+  /** Every check of libs/saml (docs/saml-security.md); a rejection is recorded for the connection. */
+  const validate = async (req: Request, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion> => {
     try {
-      return await serviceProvider.validateResponse(req, res, connection, options);
+      return await serviceProvider.validateResponse(req, connection, options);
     } catch (error) {
       if (error instanceof SamlRejection) throw await refused(req, [connection.id], error.code, { ...error.detail, connectionId: connection.id });
       throw error;
@@ -184,7 +184,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     if (!client?.initiateLoginUri || !client.allowedTenants.includes(tenant.id)) {
       throw await refused(req, [connection.id], 'saml.idp_initiated_no_target', { relayState: candidate });
     }
-    const assertion = await validate(req, res, connection, { expectedRequestId: undefined, allowUnsolicited: true });
+    const assertion = await validate(req, connection, { expectedRequestId: undefined, allowUnsolicited: true });
     await sendToApp(res, await signIn(req, tenant, connection, assertion, client.clientId));
   };
 

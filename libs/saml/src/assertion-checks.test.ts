@@ -1,28 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { checkAssertion } from './assertion-checks.ts';
-import type { ResponsePolicy } from './policy.ts';
+import { resolveIdpSettings } from './connection-settings.ts';
+import { BROKER_ISSUER, interopConnection } from './interop/support.ts';
+import { responsePolicy } from './policy.ts';
 import type { Envelope } from './preflight.ts';
 import { parseXml } from './xml.ts';
 
 const NOW = Date.parse('2026-11-23T12:00:00Z');
 const at = (offsetSeconds: number) => new Date(NOW + offsetSeconds * 1000).toISOString();
 
-const policy: ResponsePolicy = {
-  connectionId: 'c',
-  acsUrl: 'https://broker.test/saml/c/acs',
-  spEntityId: 'https://broker.test/saml/c',
-  idpEntityId: 'https://idp.test',
-  wantResponseSigned: false,
-  wantAssertionsSigned: true,
-  requireEncryptedAssertions: false,
-  canDecrypt: false,
-  allowSha1: false,
-  clockSkewMs: 60_000,
-  maxAssertionAgeMs: 300_000,
-  pinnedFingerprints: [],
-  maxResponseBytes: 262_144,
-  maxDepth: 40,
-};
+const connection = interopConnection({ idpEntityId: 'https://idp.test' });
+const policy = responsePolicy(BROKER_ISSUER, connection, resolveIdpSettings(connection));
 
 /** An IdP-initiated assertion with these bearer confirmations' NotOnOrAfter (seconds from now). */
 function assertion(confirmations: number[], conditionsNotOnOrAfter?: number): Element {

@@ -94,7 +94,7 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
     throw reject('saml.encryption_required', 'the connection requires encrypted assertions and this one is plaintext');
   }
 
-  checkSignatures(doc, root, envelope.encrypted ? undefined : assertion, policy, envelope);
+  checkSignatures(root, envelope.encrypted ? undefined : assertion, policy, envelope);
 
   if (envelope.destination === undefined) {
     if (envelope.responseSigned) throw reject('saml.destination_missing', 'a signed Response must name its Destination', { expectedDestination: policy.acsUrl });
@@ -150,7 +150,7 @@ function placedSignatures(scope: Element, signable: Element[], envelope: Envelop
 const MAX_KEYINFO_CERTIFICATES = 10;
 
 /** Signature algorithms, digests and placement: which parts are signed, against what is demanded. */
-function checkSignatures(_doc: Document, root: Element, assertion: Element | undefined, policy: ResponsePolicy, envelope: Envelope): void {
+function checkSignatures(root: Element, assertion: Element | undefined, policy: ResponsePolicy, envelope: Envelope): void {
   checkAlgorithms(placedSignatures(root, assertion ? [root, assertion] : [root], envelope), policy, envelope);
   envelope.responseSigned = isSignedBy(root);
   envelope.assertionSigned = assertion !== undefined && isSignedBy(assertion);

@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '@broker/store';
 import { buildSamlResponse, fixtureKeyPair, type SamlResponseOptions } from '@broker/testing';
+import { resolveIdpSettings } from './connection-settings.ts';
 import { preflight } from './preflight.ts';
-import type { ResponsePolicy } from './policy.ts';
+import { responsePolicy } from './policy.ts';
 import { SamlRejection } from './rejection.ts';
 import { createSamlServiceProvider, type ValidatedAssertion } from './service-provider.ts';
 import { BROKER_ISSUER, acsPost, interopConnection, spEndpoints, startLogin } from './interop/support.ts';
@@ -26,8 +27,8 @@ async function setup(options: { encrypted?: boolean } = {}) {
   const build = (extra: Partial<SamlResponseOptions> = {}) =>
     buildSamlResponse({ issuer: IDP, acsUrl, audience: spEntityId, inResponseTo: requestId, nameId: 'mallory@acme.test', signing: { key: IDP_KEY }, sign: 'assertion', attributes: { email: 'mallory@acme.test' }, ...extra });
   const post = (xml: string): Promise<ValidatedAssertion> => {
-    const { req, res } = acsPost(Buffer.from(xml, 'utf8').toString('base64'));
-    return sp.validateResponse(req, res, connection, { expectedRequestId: requestId });
+    const req = acsPost(Buffer.from(xml, 'utf8').toString('base64'));
+    return sp.validateResponse(req, connection, { expectedRequestId: requestId });
   };
   return { build, post };
 }
@@ -100,22 +101,8 @@ describe('characters XML does not allow', () => {
 });
 
 describe('bounded work before any signature check', () => {
-  const policy: ResponsePolicy = {
-    connectionId: 'c',
-    acsUrl: 'https://sp.test/acs',
-    spEntityId: 'https://sp.test',
-    idpEntityId: 'https://idp.test',
-    wantResponseSigned: false,
-    wantAssertionsSigned: true,
-    requireEncryptedAssertions: false,
-    canDecrypt: false,
-    allowSha1: false,
-    clockSkewMs: 60_000,
-    maxAssertionAgeMs: 300_000,
-    pinnedFingerprints: [],
-    maxResponseBytes: 256 * 1024,
-    maxDepth: 40,
-  };
+  const connection = interopConnection({ idpEntityId: IDP });
+  const policy = responsePolicy(BROKER_ISSUER, connection, resolveIdpSettings(connection));
   const SIGNATURE_OPEN = '<d:Signature><d:SignedInfo><d:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/></d:SignedInfo>';
   const response = (inner: string, inStatus = '') =>
     Buffer.from(

@@ -78,7 +78,7 @@ export interface SamlServiceProvider {
    * success the request ID and the assertion ID are used up. Rejects with SamlRejection whose
    * detail holds what diagnostics need.
    */
-  validateResponse(req: Request, res: Response, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion>;
+  validateResponse(req: Request, connection: ResolvedConnection, options: ValidateOptions): Promise<ValidatedAssertion>;
   /**
    * Validate a LogoutRequest from the connection's IdP at our SLO URL: HTTP-Redirect binding
    * (GET: SAMLRequest, RelayState, SigAlg, Signature in the query) or HTTP-POST binding (POST
@@ -230,7 +230,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       });
     },
 
-    async validateResponse(req, _res, connection, options) {
+    async validateResponse(req, connection, options) {
       const { policy, keys: pinned } = settingsFor(connection);
       const encoded: unknown = (req.body as Record<string, unknown> | undefined)?.['SAMLResponse'];
       let envelope: Envelope | undefined;

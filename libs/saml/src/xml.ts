@@ -54,7 +54,11 @@ export function attr(el: Element | undefined, name: string): string | undefined 
 
 /** True when the subtree holds a comment node (comment injection into NameID or attributes). */
 export function containsComment(node: Node): boolean {
-  return containsNodeType(node, 8);
+  for (let child = node.firstChild; child; child = child.nextSibling) {
+    if (child.nodeType === 8) return true;
+    if (child.nodeType === 1 && containsComment(child)) return true;
+  }
+  return false;
 }
 
 /** Characters XML 1.0 does not allow (xmldom lets them through from character references). */
@@ -68,11 +72,13 @@ export const MAX_ATTRIBUTES_PER_ELEMENT = 64;
  * What a response must not hold, found in one walk of an element's subtree: a processing
  * instruction (readers skip it and xml-crypto's canonicalization renders it as bare text, so it
  * could hide signed text), a character XML forbids (a lone surrogate is digested like U+FFFD, so
- * a signed U+FFFD could be read as any of 2,048 values; NUL and other controls), or an element
- * with more than MAX_ATTRIBUTES_PER_ELEMENT attributes (canonicalization is quadratic in them).
- * Returns the problem, or undefined.
+ * a signed U+FFFD could be read as any of 2,048 values; NUL and other controls), a namespace URI
+ * with a quote, `<` or `&` (canonicalization renders namespace URIs unescaped, so two documents
+ * could canonicalize alike), or an element with more than MAX_ATTRIBUTES_PER_ELEMENT attributes
+ * (canonicalization is quadratic in them). `onElement` sees every element of the walk, for a
+ * caller that needs one more thing from the same pass. Returns the problem, or undefined.
  */
-export function shapeProblem(root: Element): { code: string; message: string } | undefined {
+export function shapeProblem(root: Element, onElement?: (el: Element) => void): { code: string; message: string } | undefined {
   const stack: Node[] = [root];
   while (stack.length > 0) {
     const node = stack.pop() as Node;
@@ -82,22 +88,18 @@ export function shapeProblem(root: Element): { code: string; message: string } |
       continue;
     }
     if (node.nodeType !== 1) continue;
+    onElement?.(node as Element);
     const attributes = (node as Element).attributes;
     if (attributes.length > MAX_ATTRIBUTES_PER_ELEMENT) return { code: 'saml.malformed', message: `an element has more than ${MAX_ATTRIBUTES_PER_ELEMENT} attributes` };
     for (let i = 0; i < attributes.length; i++) {
-      if (FORBIDDEN_CHARACTERS.test(attributes.item(i)?.value ?? '')) return { code: 'saml.malformed', message: 'the XML contains a character XML does not allow' };
+      const attribute = attributes.item(i);
+      if (!attribute) continue;
+      if (FORBIDDEN_CHARACTERS.test(attribute.value)) return { code: 'saml.malformed', message: 'the XML contains a character XML does not allow' };
+      if ((attribute.nodeName === 'xmlns' || attribute.nodeName.startsWith('xmlns:')) && /["<&]/.test(attribute.value)) return { code: 'saml.malformed', message: 'a namespace URI contains a quote, < or &' };
     }
     for (let child = node.firstChild; child; child = child.nextSibling) stack.push(child);
   }
   return undefined;
-}
-
-function containsNodeType(node: Node, nodeType: number): boolean {
-  for (let child = node.firstChild; child; child = child.nextSibling) {
-    if (child.nodeType === nodeType) return true;
-    if (child.nodeType === 1 && containsNodeType(child, nodeType)) return true;
-  }
-  return false;
 }
 
 /**

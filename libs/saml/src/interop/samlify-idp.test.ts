@@ -37,8 +37,8 @@ async function loginResponse(at: Party, mode: SamlifyMode): Promise<{ requestId:
 }
 
 const post = (at: Party, samlResponse: string, requestId: string): Promise<ValidatedAssertion> => {
-  const { req, res } = acsPost(samlResponse);
-  return at.sp.validateResponse(req, res, at.connection, { expectedRequestId: requestId });
+  const req = acsPost(samlResponse);
+  return at.sp.validateResponse(req, at.connection, { expectedRequestId: requestId });
 };
 
 async function rejectionOf(promise: Promise<unknown>): Promise<SamlRejection> {

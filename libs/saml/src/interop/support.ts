@@ -67,9 +67,9 @@ export function spEndpoints(connection: ResolvedConnection): { spEntityId: strin
 }
 
 /** The POST to the ACS as express would hand it over: only the body is read. */
-export function acsPost(samlResponse: string): { req: Request; res: Response } {
+export function acsPost(samlResponse: string): Request {
   const req = { method: 'POST', url: '/acs', headers: {}, query: {}, body: { SAMLResponse: samlResponse } };
-  return { req: req as unknown as Request, res: {} as Response };
+  return req as unknown as Request;
 }
 
 /**

@@ -49,8 +49,8 @@ async function startVendorLogin(options: InteropConnectionOptions): Promise<Logi
     connection,
     target: { requestId, ...spEndpoints(connection) },
     post(samlResponse) {
-      const { req, res } = acsPost(samlResponse);
-      return sp.validateResponse(req, res, connection, { expectedRequestId: requestId });
+      const req = acsPost(samlResponse);
+      return sp.validateResponse(req, connection, { expectedRequestId: requestId });
     },
     requestPending: async () => (await store.get(keys.authnRequest(connection.id, requestId))) !== null,
   };
