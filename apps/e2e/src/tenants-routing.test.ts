@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { createDevIdp } from '@broker/dev-idp';
 import { createLogger } from '@broker/telemetry';
-import { fixtureKeyPair } from '@broker/testing';
+import { fixtureKeyPair, type Page } from '@broker/testing';
 import {
+  callbackOf,
   completeInteraction,
   devIdpConnection,
   devIdpUser,
@@ -19,6 +20,7 @@ import {
   openAuthorization,
   personOf,
   pickerChoices,
+  redirectTarget,
   redeem,
   loggedRejections,
   signInAtIdp,
@@ -27,6 +29,8 @@ import {
 import { ALICE, authorizationRequest, discover, ES256_CLIENT, loopbackRedirectUri, skipWithoutRedis, useSplitCluster, type Person } from './support.ts';
 
 const CLIENT_ID = 'e2e-routing';
+/** An app only Acme may sign in to. */
+const ACME_ONLY_CLIENT_ID = 'e2e-acme-only';
 const GINA = devIdpUser('gina', 'globex.test', { givenName: 'Gina', surname: 'Garcia' });
 /** Alice's account at Acme's second IdP: other credentials, the same email (the NameID). */
 const ALICE_AT_PARTNER: Person = { username: 'alice.partner', password: 'partner-password', email: ALICE.email };
@@ -67,7 +71,10 @@ describe.skipIf(skipWithoutRedis())('tenants: picker, idp_hint and email domains
       { id: 'globex', displayName: 'Globex', emailDomains: ['globex.test'], connections: [devIdpConnection(context, { id: 'globex-dev-idp' })] },
     ],
     devIdpUsers: [{ ...ALICE, givenName: 'Alice', surname: 'Anderson' }, GINA],
-    clients: [{ clientId: CLIENT_ID, displayName: 'E2E routing app', kind: 'native', redirectUris: ['http://127.0.0.1/callback'], allowedTenants: ['acme', 'globex'] }],
+    clients: [
+      { clientId: CLIENT_ID, displayName: 'E2E routing app', kind: 'native', redirectUris: ['http://127.0.0.1/callback'], allowedTenants: ['acme', 'globex'] },
+      { clientId: ACME_ONLY_CLIENT_ID, displayName: 'Acme-only app', kind: 'native', redirectUris: ['http://127.0.0.1/callback'], allowedTenants: ['acme'] },
+    ],
   });
 
   beforeAll(() => {
@@ -88,6 +95,12 @@ describe.skipIf(skipWithoutRedis())('tenants: picker, idp_hint and email domains
   });
 
   const client = () => discover(handle.cluster(), CLIENT_ID, undefined, ES256_CLIENT);
+  /** The redirects of `page` followed while they stay at the broker: the first answer leaving it. */
+  const followAtIssuer = async (journey: Journey, page: Page): Promise<Page> => {
+    let hop = page;
+    while (redirectTarget(hop).origin === journey.cluster.issuer) hop = await journey.get(redirectTarget(hop));
+    return hop;
+  };
   /** The origins a journey visited. */
   const origins = (journey: Journey): Set<string> => new Set(journey.hops.map((hop) => new URL(hop.url).origin));
 
@@ -163,5 +176,60 @@ describe.skipIf(skipWithoutRedis())('tenants: picker, idp_hint and email domains
     const realm = await fetch(`${cluster.issuer}/realm?email=${encodeURIComponent(GINA.email)}`);
     expect(await realm.json()).toMatchObject({ tenant: 'globex', displayName: 'Globex', signOnType: 'saml' });
     expect((await fetch(`${cluster.issuer}/realm?email=someone@initech.test`)).status).toBe(404);
+  });
+
+  it('a session of one tenant is no sign-in for an app that tenant may not use (no code, login_required under prompt=none); another tenant’s user signs in there in place of it', async () => {
+    const cluster = handle.cluster();
+    const config = await client();
+    // Gina (Globex) signs in to the app both tenants may use.
+    const first = await authorizationRequest(config, loopbackRedirectUri());
+    const { callback, journey } = await loginThrough(cluster, first, personOf(GINA), { connectionId: 'globex-dev-idp', typeEmail: GINA.email });
+    expect((await redeem(config, callback, first)).claims).toMatchObject({ tenant: 'globex' });
+
+    // Same browser, the Acme-only app: the Globex session must not sign her in there.
+    const acmeOnly = await discover(cluster, ACME_ONLY_CLIENT_ID, undefined, ES256_CLIENT);
+    const visits = journey.hops.length;
+    const request = await authorizationRequest(acmeOnly, loopbackRedirectUri());
+    const { page } = await openAuthorization(journey, request);
+    expect(isDiscoveryPage(page), page.body.slice(0, 500)).toBe(true);
+    expect(journey.hops.slice(visits).some((hop) => hop.location?.includes('code='))).toBe(false);
+
+    const silent = await authorizationRequest(acmeOnly, loopbackRedirectUri(), { prompt: 'none' });
+    const answer = redirectTarget(await journey.get(silent.url));
+    expect(`${answer.origin}${answer.pathname}`).toBe(silent.redirectUri);
+    expect(answer.searchParams.get('code')).toBeNull();
+    expect(answer.searchParams.get('error')).toBe('login_required');
+
+    // Typing her Globex address there is refused by the portal, as before.
+    const refused = await journey.submit(page, { email: GINA.email }, '/discover');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('Your organization cannot sign in to this application.');
+
+    // Her session still signs her in to the app Globex may use, without the IdP: the authorization,
+    // the portal finishing the (first-party) consent prompt at once, the resumed authorization.
+    const again = await authorizationRequest(config, loopbackRedirectUri());
+    const from = journey.hops.length;
+    const callbackPage = await followAtIssuer(journey, await journey.get(again.url));
+    expect(journey.paths(from).every((path) => path.startsWith(cluster.issuer))).toBe(true);
+    expect((await redeem(config, callbackOf(callbackPage, again), again)).claims).toMatchObject({ tenant: 'globex', email: GINA.email });
+
+    // Alice (Acme) signs in there in the same browser: the Globex session ends first (oidc-provider's
+    // logout confirmation, auto-posted), then the app gets Alice's code.
+    const switched = await authorizationRequest(acmeOnly, loopbackRedirectUri(), { login_hint: ALICE.email, idp_hint: 'acme-dev-idp' });
+    const started = await openAuthorization(journey, switched);
+    const form = await toIdpLoginForm(journey, started.page, 'acme-dev-idp', cluster.idpUrl);
+    const { acs } = await signInAtIdp(journey, form, ALICE, 'acme-dev-idp');
+    const resume = redirectTarget(await journey.get(redirectTarget(acs)));
+    expect(`${resume.origin}${resume.pathname}`).toBe(`${cluster.issuer}/authorize/${started.uid}`);
+    const confirm = await journey.get(resume);
+    expect(confirm.status, confirm.body.slice(0, 500)).toBe(200);
+    expect(confirm.body).toContain('logout');
+    const landed = await followAtIssuer(journey, await journey.submit(confirm));
+    expect((await redeem(acmeOnly, callbackOf(landed, switched), switched)).claims).toMatchObject({ tenant: 'acme', email: ALICE.email });
+
+    // The browser's session is Alice's now, for the other app too.
+    const after = await authorizationRequest(config, loopbackRedirectUri());
+    const afterCallback = callbackOf(await followAtIssuer(journey, await journey.get(after.url)), after);
+    expect((await redeem(config, afterCallback, after)).claims).toMatchObject({ tenant: 'acme', email: ALICE.email });
   });
 });

@@ -65,6 +65,11 @@ export function clientProblems(client: ClientRecord, options: RedirectRuleOption
   return problems;
 }
 
+/** What the store holds for a client: its record and its CORS origins' index, as [key, value] pairs. */
+export function clientEntries(client: ClientRecord): Array<[string, string]> {
+  return [[keys.client(client.clientId), JSON.stringify(client)], ...client.corsOrigins.map((origin): [string, string] => [keys.corsOrigin(origin), '1'])];
+}
+
 export interface ClientRegistry {
   /** Validate and store a client (create or replace). Throws ClientRuleError. */
   register(client: ClientRecord): Promise<void>;
@@ -94,8 +99,7 @@ export function createClientRegistry(store: Store, options: ClientRegistryOption
       const problems = clientProblems(client, options);
       if (problems.length) throw new ClientRuleError(client.clientId, problems);
       try {
-        await store.set(keys.client(client.clientId), JSON.stringify(client));
-        await Promise.all(client.corsOrigins.map((origin) => store.set(keys.corsOrigin(origin), '1')));
+        await Promise.all(clientEntries(client).map(([key, value]) => store.set(key, value)));
       } finally {
         // Also after a failed write: some of it may have been written.
         cache.clear();

@@ -75,20 +75,25 @@ export function createDirectory(store: Store, options: DirectoryOptions = {}): D
 }
 
 /**
- * Import the configuration's tenants into the store: idempotent, so configuration can live in
- * git and be applied at every start. (Tenants removed from the file stay until removed through
- * the admin API, which is yet to come.) A directory's own `importTenants` also forgets its cached
- * reads; this one does not know of any directory.
+ * What the store holds for a tenant: its record and the indexes that lead to it (email domains,
+ * connections, external ids), as [key, value] pairs.
+ */
+export function tenantEntries(tenant: ResolvedTenant): Array<[string, string]> {
+  return [
+    [keys.tenant(tenant.id), JSON.stringify(tenant)],
+    ...tenant.emailDomains.map((domain): [string, string] => [keys.tenantByDomain(domain), tenant.id]),
+    ...tenant.connections.map((connection): [string, string] => [keys.tenantByConnection(connection.id), tenant.id]),
+    ...(tenant.externalIds.organization ? [[keys.tenantByExternalId('organization', tenant.externalIds.organization), tenant.id] as [string, string]] : []),
+    ...(tenant.externalIds.customer ? [[keys.tenantByExternalId('customer', tenant.externalIds.customer), tenant.id] as [string, string]] : []),
+  ];
+}
+
+/**
+ * Write tenants with their indexes into the store (create or replace). Entries of earlier
+ * versions that these no longer have are left: the configuration import
+ * (`applyConfiguration` in @broker/server) removes those. A directory's own `importTenants` also
+ * forgets its cached reads; this one does not know of any directory.
  */
 export async function importTenants(store: Store, tenants: readonly ResolvedTenant[]): Promise<void> {
-  for (const tenant of tenants) {
-    await store.set(keys.tenant(tenant.id), JSON.stringify(tenant));
-    const indexes = [
-      ...tenant.emailDomains.map((domain) => keys.tenantByDomain(domain)),
-      ...tenant.connections.map((connection) => keys.tenantByConnection(connection.id)),
-      ...(tenant.externalIds.organization ? [keys.tenantByExternalId('organization', tenant.externalIds.organization)] : []),
-      ...(tenant.externalIds.customer ? [keys.tenantByExternalId('customer', tenant.externalIds.customer)] : []),
-    ];
-    await Promise.all(indexes.map((key) => store.set(key, tenant.id)));
-  }
+  await Promise.all(tenants.flatMap(tenantEntries).map(([key, value]) => store.set(key, value)));
 }

@@ -1,4 +1,4 @@
-export { createDirectory, emailDomain, importTenants } from './directory.ts';
+export { createDirectory, emailDomain, importTenants, tenantEntries } from './directory.ts';
 export type { Directory, DirectoryOptions, DirectoryStore } from './directory.ts';
 export { createUserRepository } from './users.ts';
 export type { User, UserRepository, AssertedIdentity, LoginPolicy, LoginOutcome, ProvisionedUser, UserIdType } from './users.ts';
@@ -6,5 +6,5 @@ export { createLoginHandoff, isOpaqueId, PENDING_LOGIN_COOKIE } from './login-ha
 export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './login-handoff.ts';
 export { redirectUriProblem, redirectUriProblems, corsOriginProblem } from './client-rules.ts';
 export type { ClientKind, RedirectRuleOptions } from './client-rules.ts';
-export { createClientRegistry, clientProblems, ClientRuleError } from './client-registry.ts';
+export { createClientRegistry, clientEntries, clientProblems, ClientRuleError } from './client-registry.ts';
 export type { ClientRecord, ClientRegistry, ClientRegistryOptions, TokenEndpointAuthMethod } from './client-registry.ts';

@@ -1,7 +1,7 @@
 // The broker's oidc-provider over HTTP on the in-memory store, with the store's reads counted:
 // the token endpoint and userinfo read the session an access token or code belongs to once per
 // request (oidc-provider's session binding check), not again for acr and amr; and a session that
-// ended still ends its tokens.
+// ended still ends its tokens; an account of a tenant the client does not allow gets nothing.
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -53,7 +53,8 @@ beforeAll(async () => {
     store,
     signingKeys: await generateSigningJwks(),
     cookieKeys: ['test-cookie-key'],
-    findAccount: (sub) => Promise.resolve({ sub, tenant: 'acme', email: 'alice@acme.test' }),
+    // Accounts named globex-… belong to Globex, which demo-native does not allow.
+    findAccount: (sub) => Promise.resolve(sub.startsWith('globex-') ? { sub, tenant: 'globex', email: 'gina@globex.test' } : { sub, tenant: 'acme', email: 'alice@acme.test' }),
     findClient: (clientId) => Promise.resolve(clientId === native.clientId ? native : undefined),
     resourceServers: [],
     development: true,
@@ -65,9 +66,9 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 /** A signed-in session with a grant for demo-native, as the portal leaves them after a login. */
-async function signedIn() {
+async function signedIn(accountPrefix = 'user') {
   const uid = randomBytes(16).toString('base64url');
-  const accountId = `user-${uid}`;
+  const accountId = `${accountPrefix}-${uid}`;
   const grant = new provider.Grant({ accountId, clientId: native.clientId });
   grant.addOIDCScope('openid email');
   const grantId = await grant.save();
@@ -131,5 +132,33 @@ describe('broker oidc-provider: session reads per request', () => {
     await session.destroy();
     const refused = await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } });
     expect(refused.status).toBe(401);
+  });
+
+  it('an account of a tenant the client does not allow: its code, refresh token and access token are refused', async () => {
+    const post = (form: Record<string, string>) =>
+      fetch(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: native.clientId, ...form }) });
+    for (const prefix of ['user', 'globex']) {
+      const { uid, accountId, grantId, client } = await signedIn(prefix);
+      const allowed = prefix === 'user';
+      const verifier = randomBytes(32).toString('base64url');
+      const codeChallenge = createHash('sha256').update(verifier).digest('base64url');
+      const code = await new provider.AuthorizationCode({ accountId, client, grantId, scope: 'openid email', redirectUri: REDIRECT_URI, codeChallenge, codeChallengeMethod: 'S256' as const, sessionUid: uid, gty: 'authorization_code' }).save();
+      const refreshToken = await new provider.RefreshToken({ accountId, client, grantId, scope: 'openid email', sessionUid: uid, gty: 'authorization_code', iat: Math.floor(Date.now() / 1000) }).save();
+      const accessToken = await new provider.AccessToken({ accountId, client, grantId, scope: 'openid email', sessionUid: uid, gty: 'authorization_code' }).save();
+
+      const redeemed = await post({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
+      const refreshed = await post({ grant_type: 'refresh_token', refresh_token: refreshToken });
+      const userinfo = await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } });
+      if (allowed) {
+        expect([redeemed.status, refreshed.status, userinfo.status]).toEqual([200, 200, 200]);
+        continue;
+      }
+      expect(redeemed.status).toBe(400);
+      expect(await redeemed.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(refreshed.status).toBe(400);
+      expect(await refreshed.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(userinfo.status).toBe(401);
+      expect(userinfo.headers.get('www-authenticate')).toContain('invalid_token');
+    }
   });
 });

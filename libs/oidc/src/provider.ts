@@ -249,6 +249,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     findAccount: async (ctx, sub, token): Promise<Account | undefined> => {
       const claims = await deps.findAccount(sub);
       if (!claims) return undefined;
+      // A user exists for a client only while the client lets the user's tenant in. oidc-provider
+      // asks here for every use of an account with a client: an existing session at /authorize
+      // (so another tenant's session is no sign-in: the login prompt, or login_required with
+      // prompt=none), codes and refresh tokens at /token (invalid_grant), access tokens at
+      // /userinfo (invalid_token). Taking a tenant off a client's allowedTenants ends its users'
+      // access to that client at their next refresh.
+      const allowed = ctx.oidc.client?.['allowed_tenants'];
+      if (ctx.oidc.client && !(Array.isArray(allowed) && allowed.includes(claims.tenant))) return undefined;
       // acr and amr belong to the authentication (the session), not to the user: the ID token gets
       // them from the session; userinfo reads them from the session the access token came from
       // (only then: the token endpoint and the authorization endpoint do not need it).
@@ -302,6 +310,17 @@ const forgetSessions = (): void => {
  */
 function createInteractionPolicy() {
   const policy = interactionPolicy.base();
+  const login = policy.get('login');
+  if (!login) throw new Error('oidc-provider base policy has no login prompt');
+  // A session whose account findAccount does not give for this client (the user's tenant may not
+  // use it, or the user or tenant is gone) signs nobody in: the login prompt, as with no session
+  // (login_required under prompt=none). oidc-provider itself would go on to the consent prompt.
+  login.checks.add(
+    new interactionPolicy.Check('account_not_usable', 'End-User authentication is required', 'login_required', (ctx) =>
+      ctx.oidc.session?.accountId !== undefined && ctx.oidc.account === undefined ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+    ),
+    1,
+  );
   const consent = policy.get('consent');
   if (!consent) throw new Error('oidc-provider base policy has no consent prompt');
   consent.checks.remove('native_client_prompt');

@@ -18,7 +18,7 @@ import { createSamlDiagnostics, createSamlServiceProvider, type SamlDiagnostics,
 import type { Store } from '@broker/store';
 import type { Logger } from '@broker/telemetry';
 import { createTokenServiceRouter } from '@broker/token';
-import { importClients } from './clients.ts';
+import { applyConfiguration } from './configuration-import.ts';
 import type { BrokerSecrets } from './secrets.ts';
 
 /** Everything the broker's apps are built from. */
@@ -39,8 +39,8 @@ export interface BrokerDeps {
 }
 
 /**
- * Build the shared dependencies once per process, importing the configuration's clients into the
- * client registry.
+ * Build the shared dependencies once per process, applying the configuration's tenants and
+ * clients to the store first (applyConfiguration).
  */
 export async function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): Promise<BrokerDeps> {
   const { config, store, logger, secrets } = options;
@@ -50,10 +50,10 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
   // most the TTL (a connection's pinned certificates included: removing a certificate takes
   // effect everywhere within that time).
   const cacheTtlMs = config.cache.directoryTtlSeconds * 1000;
+  const imported = await applyConfiguration(store, config);
+  if (imported.removed.length) logger.info({ removed: imported.removed }, 'configuration import removed entries the configuration no longer has');
   const directory = createDirectory(store, { cacheTtlMs });
-  await directory.importTenants(config.tenants);
   const clients = createClientRegistry(store, { development: config.development, cacheTtlMs });
-  await importClients(clients, config.clients);
   const users = createUserRepository(store);
   const provider = createProvider({
     config,
@@ -66,7 +66,8 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
     development: config.development,
     findAccount: async (sub) => {
       const user = await users.findById(sub);
-      if (!user) return undefined;
+      // A tenant taken out of the configuration takes its users' sessions and grants with it.
+      if (!user || !(await directory.tenant(user.tenantId))) return undefined;
       const name = [user.givenName, user.surname].filter(Boolean).join(' ') || undefined;
       return {
         sub: user.id,

@@ -6,4 +6,5 @@ export { listen, shutdownOnSignals, portFrom, runMain } from './serve.ts';
 export type { Running } from './serve.ts';
 export { startBrokerRuntime } from './runtime.ts';
 export type { StartOptions } from './runtime.ts';
-export { clientRecordFromConfig, importClients } from './clients.ts';
+export { applyConfiguration, clientRecordFromConfig } from './configuration-import.ts';
+export type { ConfigurationImport } from './configuration-import.ts';

@@ -47,6 +47,11 @@ export const keys = {
   corsOrigin: (origin: string) => `cors-origin:${origin}`,
   /** An OAuth client registration. */
   client: (clientId: string) => `client:${clientId}`,
+  /**
+   * Every key the last configuration import wrote (a JSON array): the next import removes those
+   * its configuration no longer has (tenants, clients and their indexes taken out of the file).
+   */
+  configManifest: () => 'config:manifest',
   /** A user record. */
   user: (userId: string) => `user:${userId}`,
   /** The user id for a user identifier (username or federation id) within a tenant. */

@@ -1,0 +1,286 @@
+// applyConfiguration, on the in-memory store and on a real Redis: the configuration's tenants and
+// clients are written with their indexes, and what an earlier import wrote that the configuration
+// no longer has is removed (a client, a tenant, a domain, a connection, a CORS origin), while a
+// key moved to another tenant and everything not written by an import stay. A client breaking the
+// rules changes nothing. Then, on the whole broker: once a tenant is out of the configuration,
+// its users' refresh tokens and access tokens stop working, and a removed client gets no tokens.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfigFile, type ResolvedClient, type ResolvedConfig, type ResolvedConnection, type ResolvedTenant } from '@broker/config';
+import { ClientRuleError } from '@broker/identity';
+import { createMemoryStore, createRedisStore, keys, type Store } from '@broker/store';
+import { redisTestSupport } from '@broker/store/testing';
+import { createLogger } from '@broker/telemetry';
+import { buildBrokerDeps, createBrokerApp, type BrokerDeps } from './broker.ts';
+import { applyConfiguration } from './configuration-import.ts';
+import { resolveSecrets } from './secrets.ts';
+
+const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
+const url = redisTestUrl();
+const available = await redisAvailable(url);
+
+const demo = loadConfigFile(fileURLToPath(new URL('../../../config/demo/broker.yaml', import.meta.url)), { env: {} });
+const acme = demo.tenants[0] as ResolvedTenant;
+const acmeConnection = acme.connections[0] as ResolvedConnection;
+const spa = demo.clients.find((c) => c.clientId === 'demo-spa') as ResolvedClient;
+const native = demo.clients.find((c) => c.clientId === 'demo-native') as ResolvedClient;
+
+const globex: ResolvedTenant = {
+  ...acme,
+  id: 'globex',
+  displayName: 'Globex',
+  emailDomains: ['globex.test', 'eu.globex.test'],
+  externalIds: { organization: 'globex-org' },
+  connections: [
+    { ...acmeConnection, id: 'globex-okta' },
+    { ...acmeConnection, id: 'globex-entra' },
+  ],
+};
+/** The demo configuration, Globex, and an app for Globex (a SPA with two origins). */
+const before: ResolvedConfig = {
+  ...demo,
+  tenants: [...demo.tenants, globex],
+  clients: [
+    ...demo.clients,
+    { ...spa, clientId: 'globex-spa', corsOrigins: ['https://globex.example.test', 'https://old.globex.example.test'], redirectUris: ['https://globex.example.test/cb'], allowedTenants: ['globex'] },
+  ],
+};
+/**
+ * The next version of the file: Globex's app gone (with its two origins), Globex without its Entra
+ * connection, eu.globex.test moved to Acme, demo-spa without its origin.
+ */
+const after: ResolvedConfig = {
+  ...demo,
+  tenants: [
+    { ...acme, emailDomains: [...acme.emailDomains, 'eu.globex.test'] },
+    { ...globex, emailDomains: ['globex.test'], connections: [{ ...acmeConnection, id: 'globex-okta' }] },
+  ],
+  clients: demo.clients.map((c) => (c.clientId === 'demo-spa' ? { ...c, corsOrigins: [] } : c)),
+};
+
+function describeImport(kind: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>): void {
+  describe(`applyConfiguration (${kind} store)`, () => {
+    let store: Store;
+    let close: () => Promise<void> = () => Promise.resolve();
+    beforeAll(async () => {
+      ({ store, close } = await open());
+    });
+    afterAll(() => close());
+
+    it('writes tenants, clients and their indexes, and lists them in the manifest', async () => {
+      const imported = await applyConfiguration(store, before);
+      expect(imported.removed).toEqual([]);
+      expect(JSON.parse((await store.get(keys.tenant('globex'))) ?? 'null')).toMatchObject({ id: 'globex', displayName: 'Globex' });
+      expect(await store.get(keys.tenantByDomain('eu.globex.test'))).toBe('globex');
+      expect(await store.get(keys.tenantByConnection('globex-entra'))).toBe('globex');
+      expect(await store.get(keys.tenantByExternalId('organization', 'globex-org'))).toBe('globex');
+      expect(JSON.parse((await store.get(keys.client('globex-spa'))) ?? 'null')).toMatchObject({ clientId: 'globex-spa', kind: 'spa' });
+      expect(await store.get(keys.corsOrigin('https://old.globex.example.test'))).toBe('1');
+      const manifest = JSON.parse((await store.get(keys.configManifest())) ?? '[]') as string[];
+      expect(manifest).toHaveLength(imported.written);
+      expect(manifest).toContain(keys.client('globex-spa'));
+      expect(manifest).toContain(keys.tenantByDomain('acme.test'));
+      // The same file again changes nothing.
+      expect((await applyConfiguration(store, before)).removed).toEqual([]);
+    });
+
+    it('the next file: what it no longer has is removed; moved keys, users and other keys stay', async () => {
+      await applyConfiguration(store, before);
+      // Not written by an import: a user, and a client registered by other means.
+      await store.set(keys.user('u-1'), JSON.stringify({ id: 'u-1', tenantId: 'globex' }));
+      await store.set(keys.client('made-elsewhere'), '{}');
+
+      const imported = await applyConfiguration(store, after);
+      expect(imported.removed.sort()).toEqual(
+        [
+          keys.client('globex-spa'),
+          keys.corsOrigin('https://globex.example.test'),
+          keys.corsOrigin('https://old.globex.example.test'),
+          keys.corsOrigin('http://localhost:5173'),
+          keys.tenantByConnection('globex-entra'),
+        ].sort(),
+      );
+      for (const key of imported.removed) expect(await store.get(key), key).toBeNull();
+      // Moved to Acme, not removed.
+      expect(await store.get(keys.tenantByDomain('eu.globex.test'))).toBe('acme');
+      expect(JSON.parse((await store.get(keys.tenant('globex'))) ?? 'null')).toMatchObject({ emailDomains: ['globex.test'] });
+      expect(await store.get(keys.user('u-1'))).not.toBeNull();
+      expect(await store.get(keys.client('made-elsewhere'))).toBe('{}');
+
+      // The file before again: everything is back.
+      expect((await applyConfiguration(store, before)).removed).toEqual([]);
+      expect(await store.get(keys.tenantByDomain('eu.globex.test'))).toBe('globex');
+      expect(await store.get(keys.corsOrigin('https://old.globex.example.test'))).toBe('1');
+    });
+
+    it('a tenant taken out of the file goes with all its indexes', async () => {
+      await applyConfiguration(store, before);
+      const withoutGlobex: ResolvedConfig = { ...before, tenants: demo.tenants, clients: demo.clients };
+      const imported = await applyConfiguration(store, withoutGlobex);
+      expect(imported.removed).toEqual(
+        expect.arrayContaining([
+          keys.tenant('globex'),
+          keys.tenantByDomain('globex.test'),
+          keys.tenantByDomain('eu.globex.test'),
+          keys.tenantByConnection('globex-okta'),
+          keys.tenantByConnection('globex-entra'),
+          keys.tenantByExternalId('organization', 'globex-org'),
+          keys.client('globex-spa'),
+        ]),
+      );
+      expect(await store.get(keys.tenant('globex'))).toBeNull();
+      expect(await store.get(keys.tenant('acme'))).not.toBeNull();
+      expect(await store.get(keys.corsOrigin('http://localhost:5173'))).toBe('1');
+    });
+
+    it('a client breaking the rules stops the import before anything is written or removed', async () => {
+      await applyConfiguration(store, before);
+      const manifest = await store.get(keys.configManifest());
+      const bad: ResolvedConfig = {
+        ...after,
+        tenants: [...after.tenants, { ...globex, id: 'initech', emailDomains: ['initech.test'], externalIds: {}, connections: [{ ...acmeConnection, id: 'initech-idp' }] }],
+        clients: [...after.clients, { ...native, clientId: 'bad-native', redirectUris: ['http://localhost/callback'] }],
+      };
+      const error = await applyConfiguration(store, bad).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ClientRuleError);
+      expect((error as ClientRuleError).problems.join('\n')).toMatch(/localhost/);
+      expect(await store.get(keys.tenant('initech'))).toBeNull();
+      expect(await store.get(keys.client('bad-native'))).toBeNull();
+      expect(await store.get(keys.client('globex-spa'))).not.toBeNull();
+      expect(await store.get(keys.configManifest())).toBe(manifest);
+    });
+
+    it('a manifest that is not a list of keys removes nothing and is replaced', async () => {
+      await store.set(keys.configManifest(), '{"not":"a list"}');
+      await store.set(keys.client('kept'), '{}');
+      expect((await applyConfiguration(store, before)).removed).toEqual([]);
+      expect(await store.get(keys.client('kept'))).toBe('{}');
+      expect(JSON.parse((await store.get(keys.configManifest())) ?? 'null')).toEqual(expect.arrayContaining([keys.client('globex-spa')]));
+    });
+  });
+}
+
+describeImport('memory', () => {
+  const store = createMemoryStore();
+  return Promise.resolve({ store, close: () => store.close() });
+});
+
+describe.skipIf(skipRedisTests(available, url))('on Redis', () => {
+  const prefix = `test:config-import:${randomUUID()}:`;
+  let admin: Redis | undefined;
+  beforeAll(() => {
+    requireRedisInCi(available, url);
+    admin = new Redis(url, { maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    if (!admin) return;
+    const found = await admin.keys(`${prefix}*`);
+    if (found.length > 0) await admin.del(...found);
+    await admin.quit();
+  });
+
+  describeImport('redis', () => {
+    const store = createRedisStore({ url, keyPrefix: prefix });
+    return Promise.resolve({ store, close: () => store.close() });
+  });
+});
+
+describe('the broker after a tenant and a client are taken out of the configuration', () => {
+  const store = createMemoryStore();
+  const server = createServer();
+  let base = '';
+  const logger = createLogger({ service: 'config-import-test', level: 'silent' });
+  /** An app for both tenants, and one for Globex only. */
+  const shared: ResolvedClient = { ...native, clientId: 'shared-native', allowedTenants: ['acme', 'globex'] };
+  const globexOnly: ResolvedClient = { ...native, clientId: 'globex-native', allowedTenants: ['globex'] };
+  const first: ResolvedConfig = { ...demo, tenants: [...demo.tenants, globex], clients: [...demo.clients, shared, globexOnly], cache: { directoryTtlSeconds: 0 } };
+  const second: ResolvedConfig = { ...demo, clients: [...demo.clients, { ...shared, allowedTenants: ['acme'] }], cache: { directoryTtlSeconds: 0 } };
+
+  const deps = async (config: ResolvedConfig): Promise<BrokerDeps> => {
+    const secrets = await resolveSecrets({ ...config, issuer: base }, 'all-in-one', logger);
+    return buildBrokerDeps({ config: { ...config, issuer: base }, store, logger, secrets });
+  };
+
+  /** A Globex user's session, grant, refresh token and access token for `clientId`, as a login leaves them. */
+  const tokensOf = async (d: BrokerDeps, clientId: string) => {
+    const user = await d.users.provision({ tenantId: 'globex', userIdType: 'federationId', userId: `gina-${randomUUID()}`, email: 'gina@globex.test', role: 'member' });
+    const { provider } = d;
+    const client = await provider.Client.find(clientId);
+    if (!client) throw new Error(`no client ${clientId}`);
+    const uid = randomBytes(16).toString('base64url');
+    const grant = new provider.Grant({ accountId: user.id, clientId });
+    grant.addOIDCScope('openid email offline_access');
+    const grantId = await grant.save();
+    const Session = provider.Session as unknown as new (properties: Record<string, unknown>) => { save(ttl: number): Promise<unknown> };
+    await new Session({ uid, accountId: user.id, loginTs: Math.floor(Date.now() / 1000), authorizations: { [clientId]: { grantId, persistsLogout: false } } }).save(3600);
+    const common = { accountId: user.id, client, grantId, scope: 'openid email offline_access', sessionUid: uid, gty: 'authorization_code' };
+    return {
+      refreshToken: await new provider.RefreshToken({ ...common, iat: Math.floor(Date.now() / 1000) }).save(),
+      accessToken: await new provider.AccessToken(common).save(),
+    };
+  };
+
+  let current: BrokerDeps | undefined;
+  beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server.on('request', (req, res) => {
+      if (current) createBrokerApp(current, ['token'])(req, res);
+    });
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await store.close();
+  });
+
+  const refresh = async (clientId: string, refreshToken: string) => {
+    const reply = await fetch(`${base}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
+    });
+    return { status: reply.status, body: (await reply.json()) as Record<string, unknown> };
+  };
+  const userinfo = async (accessToken: string) => (await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
+
+  it('a Globex user’s tokens work while Globex is configured, and stop when it is not', async () => {
+    current = await deps(first);
+    const viaShared = await tokensOf(current, 'shared-native');
+    const viaGlobexApp = await tokensOf(current, 'globex-native');
+    const renewed = await refresh('shared-native', viaShared.refreshToken);
+    expect(renewed.status, JSON.stringify(renewed.body)).toBe(200);
+    expect(await userinfo(viaShared.accessToken)).toBe(200);
+    expect((await refresh('globex-native', viaGlobexApp.refreshToken)).status).toBe(200);
+
+    // The next start: Globex and its app are gone from the file; the shared app allows Acme only.
+    current = await deps(second);
+    expect(await store.get(keys.tenant('globex'))).toBeNull();
+    expect(await store.get(keys.client('globex-native'))).toBeNull();
+    const refused = await refresh('shared-native', String(renewed.body['refresh_token']));
+    expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await userinfo(String(renewed.body['access_token']))).toBe(401);
+    // The removed app cannot even authenticate.
+    expect(await refresh('globex-native', viaGlobexApp.refreshToken)).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+  });
+
+  it('a user of a tenant that is configured but not allowed by the client gets nothing either', async () => {
+    // Globex configured, but the shared app allows Acme only.
+    current = await deps({ ...first, clients: [...demo.clients, { ...shared, allowedTenants: ['acme'] }, globexOnly] });
+    const tokens = await tokensOf(current, 'shared-native');
+    expect(await refresh('shared-native', tokens.refreshToken)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await userinfo(tokens.accessToken)).toBe(401);
+    // The same for the app Globex may use: it works.
+    const ok = await tokensOf(current, 'globex-native');
+    expect((await refresh('globex-native', ok.refreshToken)).status).toBe(200);
+    expect(await userinfo(ok.accessToken)).toBe(200);
+  });
+});
