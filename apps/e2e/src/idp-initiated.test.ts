@@ -6,13 +6,14 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TestBrowser } from '@broker/testing';
+import { parseForm, TestBrowser } from '@broker/testing';
 import {
   callbackOf,
   devIdpConnection,
   isDiscoveryPage,
   Journey,
   loggedRejections,
+  openAuthorization,
   redeem,
   redirectTarget,
   signInAtIdp,
@@ -36,6 +37,7 @@ afterAll(async () => {
 });
 
 const PENDING_LOGIN_COOKIE = 'broker_pending_login';
+const LOGIN_LINK_COOKIE = 'broker_login_link';
 
 describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to end', () => {
   const handle = useSplitCluster({
@@ -184,6 +186,32 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     // The account of the link is recorded on the user.
     const record = JSON.parse((await store().get(`user:${claims.sub}`)) ?? '{}') as { accounts?: string[] };
     expect(record.accounts).toEqual(['acme-eu']);
+  });
+
+  it('a login link’s IdP response posted by another browser (login CSRF) signs nobody in there', async () => {
+    const cluster = handle.cluster();
+    // Bob starts a link in his own browser and keeps the IdP's auto-POST form instead of sending it.
+    const bob = new Journey(cluster);
+    const link = await bob.get(`${cluster.issuer}/login/sso?orgExternalId=acme-org&client_id=demo-native`);
+    const linkCookie = link.headers.getSetCookie().find((c) => c.startsWith(`${LOGIN_LINK_COOKIE}=`));
+    expect(linkCookie?.toLowerCase()).toContain('httponly');
+    expect(linkCookie?.toLowerCase()).toContain('samesite=lax');
+    const autoPost = await bob.submit(await toIdpLoginForm(bob, link, 'acme-dev-idp', cluster.idpUrl), { username: BOB.username, password: BOB.password });
+    const kept = parseForm(autoPost.body, autoPost.url);
+
+    // A page of Bob's makes the victim's browser post it to the ACS: accepted (a valid response)…
+    const victim = new Journey(cluster);
+    const acs = await victim.post(kept.action, kept.fields);
+    await landAtApp(victim, acs, BOB.email);
+    // …but the app's own request in the victim's browser does not finish as Bob: the pending login
+    // is refused (and used up), and the victim gets the sign-in page.
+    const logged = cluster.logEntries('auth-portal').length;
+    const config = await discover(cluster, 'demo-native', undefined, ES256_CLIENT);
+    const request = await authorizationRequest(config, loopbackRedirectUri());
+    const { page } = await openAuthorization(victim, request);
+    expect(isDiscoveryPage(page), page.body.slice(0, 300)).toBe(true);
+    expect(await loggedRejections(cluster, 'auth-portal', logged)).toEqual(['login.link_other_browser']);
+    expect(victim.hops.some((hop) => hop.location?.includes('code='))).toBe(false);
   });
 
   it('a login link for an unknown organization or account is refused', async () => {

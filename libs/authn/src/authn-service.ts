@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
 import { badRequest, BrokerError, notFound } from '@broker/http';
-import { isOpaqueId, PENDING_LOGIN_COOKIE, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult, type UserRepository } from '@broker/identity';
+import { isOpaqueId, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult, type UserRepository } from '@broker/identity';
 import {
   CATEGORY_TITLES,
   certificateReport,
@@ -144,7 +144,8 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       res.redirect(303, `${deps.config.issuer}/interaction/${encodeURIComponent(relay.id)}/complete?result=${encodeURIComponent(resultId)}`);
       return;
     }
-    await sendToApp(res, result);
+    // A login link: the pending login carries the binding of the browser that opened the link.
+    await sendToApp(res, { ...result, browser: relay.browser });
   });
 
   /** Every check of libs/saml (docs/saml-security.md); a rejection is recorded for the connection. */
@@ -193,7 +194,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     const client = await deps.clients.find(result.clientId);
     if (!client?.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from here.', { clientId: result.clientId });
     const pendingId = await handoff.savePendingLogin(result);
-    res.cookie(PENDING_LOGIN_COOKIE, pendingId, { httpOnly: true, sameSite: 'lax', secure: deps.config.issuer.startsWith('https:'), path: '/', maxAge: 300_000 });
+    res.cookie(PENDING_LOGIN_COOKIE, pendingId, { httpOnly: true, sameSite: 'lax', secure: deps.config.issuer.startsWith('https:'), path: '/', maxAge: PENDING_LOGIN_TTL_SECONDS * 1000 });
     const target = new URL(client.initiateLoginUri);
     target.searchParams.set('iss', deps.config.issuer);
     const user = await deps.users.findById(result.userId);

@@ -2,7 +2,7 @@ export { createDirectory, emailDomain, importTenants, tenantEntries } from './di
 export type { Directory, DirectoryOptions, DirectoryStore } from './directory.ts';
 export { createUserRepository } from './users.ts';
 export type { User, UserRepository, AssertedIdentity, LoginPolicy, LoginOutcome, ProvisionedUser, UserIdType } from './users.ts';
-export { createLoginHandoff, isOpaqueId, PENDING_LOGIN_COOKIE } from './login-handoff.ts';
+export { createLoginHandoff, isOpaqueId, LOGIN_LINK_COOKIE, matchesBrowserBinding, newBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS } from './login-handoff.ts';
 export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './login-handoff.ts';
 export { redirectUriProblem, redirectUriProblems, corsOriginProblem } from './client-rules.ts';
 export type { ClientKind, RedirectRuleOptions } from './client-rules.ts';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { keys, type Store } from '@broker/store';
 
 /**
@@ -14,6 +14,11 @@ export interface LoginRequest {
   clientId: string;
   /** The tenant account the login is for (login links), recorded on the user. */
   account?: string | undefined;
+  /**
+   * Login links: the binding (newBrowserBinding) of the browser that opened the link. Its pending
+   * login is only for a browser holding the matching LOGIN_LINK_COOKIE.
+   */
+  browser?: string | undefined;
 }
 
 /** RelayState of one SP-initiated login: the request it belongs to and the AuthnRequest ID. */
@@ -33,6 +38,8 @@ export interface LoginResult {
   authTime: number;
   acr?: string | undefined;
   amr: string[];
+  /** A login link's browser binding (LoginRequest.browser), checked when the pending login is used. */
+  browser?: string | undefined;
 }
 
 export interface LoginHandoff {
@@ -59,6 +66,32 @@ export interface LoginHandoff {
 
 /** The cookie that holds a pending broker login's id (same origin, path /, HttpOnly, 5 minutes). */
 export const PENDING_LOGIN_COOKIE = 'broker_pending_login';
+/** How long a pending broker login (and its cookie) lasts, in seconds. */
+export const PENDING_LOGIN_TTL_SECONDS = 300;
+
+/**
+ * The cookie that ties a login link to the browser that opened it (HttpOnly, SameSite=Lax, path
+ * /). Without it, anyone could start a link in their own browser, keep the IdP's response and
+ * have another person's browser post it to the ACS: that browser would hold a pending login as
+ * the first person (login CSRF). The pending login is only used where this cookie matches.
+ */
+export const LOGIN_LINK_COOKIE = 'broker_login_link';
+
+const bindingOf = (secret: string): string => createHash('sha256').update(secret).digest('base64url');
+
+/** A fresh secret for a browser's LOGIN_LINK_COOKIE, and the binding (its SHA-256) kept with the login. */
+export function newBrowserBinding(): { secret: string; binding: string } {
+  const secret = opaqueId();
+  return { secret, binding: bindingOf(secret) };
+}
+
+/** Whether a browser's LOGIN_LINK_COOKIE secret is the one `binding` was made from (constant time). */
+export function matchesBrowserBinding(secret: string | undefined, binding: string): boolean {
+  if (secret === undefined || !isOpaqueId(secret)) return false;
+  const actual = Buffer.from(bindingOf(secret));
+  const expected = Buffer.from(binding);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
 
 const parse = <T>(value: string | null): T | undefined => (value === null ? undefined : (JSON.parse(value) as T));
 const opaqueId = (): string => randomBytes(32).toString('base64url');
@@ -71,7 +104,7 @@ const requestKey = (kind: LoginRequest['kind'], id: string) => keys.loginRequest
  * The state that carries one login across the portal, authn-service and the IdP. Every value is
  * short-lived (`ttlSeconds`, default 600) and the single-use ones are consumed atomically.
  */
-export function createLoginHandoff(store: Store, ttlSeconds = 600, resultTtlSeconds = 60, pendingTtlSeconds = 300): LoginHandoff {
+export function createLoginHandoff(store: Store, ttlSeconds = 600, resultTtlSeconds = 60, pendingTtlSeconds = PENDING_LOGIN_TTL_SECONDS): LoginHandoff {
   return {
     saveRequest: (request) => store.set(requestKey(request.kind, request.id), JSON.stringify(request), { ttlSeconds }),
     findRequest: async (kind, id) => parse<LoginRequest>(await store.get(requestKey(kind, id))),

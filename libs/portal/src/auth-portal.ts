@@ -1,7 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedTenant } from '@broker/config';
 import { BrokerError, badRequest, notFound } from '@broker/http';
-import { PENDING_LOGIN_COOKIE, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
+import { LOGIN_LINK_COOKIE, matchesBrowserBinding, newBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
 import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
 import { consentPage, discoveryPage, pickerPage } from './pages.ts';
@@ -21,6 +21,10 @@ export interface AuthPortalDeps {
   clients: ClientRegistry;
   handoff: LoginHandoff;
   logger: Logger;
+  /** Cookies the portal sets are Secure (the issuer is https). */
+  secureCookies: boolean;
+  /** How long a login may take from its start to the app (the interaction TTL), in seconds. */
+  loginTtlSeconds: number;
 }
 
 /** The oidc-provider routes the portal serves: authorization (and its resume) and logout. */
@@ -125,6 +129,14 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     res.clearCookie(PENDING_LOGIN_COOKIE, { path: '/' });
     const result = await handoff.takePendingLogin(id);
     if (!result || result.clientId !== String(d.params['client_id'])) return undefined;
+    if (result.browser !== undefined) {
+      // A login link's: only for the browser that opened the link (used up either way).
+      res.clearCookie(LOGIN_LINK_COOKIE, { path: '/' });
+      if (!matchesBrowserBinding(cookieValue(req, LOGIN_LINK_COOKIE), result.browser)) {
+        logger.warn({ requestId: req.requestId, uid: d.uid, code: 'login.link_other_browser', clientId: result.clientId }, 'rejected: login.link_other_browser');
+        return undefined;
+      }
+    }
     const tenant = await directory.tenant(result.tenantId);
     if (!tenant) return undefined;
     await allowedClient(result.clientId, tenant);
@@ -165,7 +177,10 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const client = await allowedClient(clientId, tenant);
     if (!client.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from a sign-in link.', { clientId });
     const id = handoff.newLinkId();
-    await handoff.saveRequest({ kind: 'link', id, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id });
+    const { secret, binding } = newBrowserBinding();
+    await handoff.saveRequest({ kind: 'link', id, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id, browser: binding });
+    // The login and then the app's own request must finish in this browser.
+    res.cookie(LOGIN_LINK_COOKIE, secret, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, path: '/', maxAge: (deps.loginTtlSeconds + PENDING_LOGIN_TTL_SECONDS) * 1000 });
     logger.info({ requestId: req.requestId, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id }, 'login link handed to authn-service');
     res.redirect(303, `/saml/${encodeURIComponent(connection.id)}/login?link=${encodeURIComponent(id)}`);
   });

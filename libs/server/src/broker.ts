@@ -120,7 +120,17 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
     );
   }
   if (parts.includes('portal')) {
-    app.use(createAuthPortalRouter({ provider: deps.provider, directory: deps.directory, clients: deps.clients, handoff: deps.handoff, logger: deps.logger.child({ component: 'portal' }) }));
+    app.use(
+      createAuthPortalRouter({
+        provider: deps.provider,
+        directory: deps.directory,
+        clients: deps.clients,
+        handoff: deps.handoff,
+        logger: deps.logger.child({ component: 'portal' }),
+        secureCookies: deps.config.issuer.startsWith('https:'),
+        loginTtlSeconds: deps.config.ttl.interaction,
+      }),
+    );
   }
   app.use((req, _res, next) => next(notFound('http.not_found', 'This page does not exist.', { method: req.method, path: req.path })));
   app.use(errorHandler(deps.logger));
