@@ -19,13 +19,14 @@ import {
   type AuthorizationRequest,
 } from './support.ts';
 
-/** An API taking opaque access tokens, which demo-backend (its credentials) may introspect. */
+/** An API taking opaque access tokens (2-minute ones), which demo-backend (its credentials) may introspect. */
 const API = 'https://api.e2e.test';
+const API_TOKEN_TTL = 120;
 
 describe.skipIf(skipWithoutRedis())('split mode: introspection, revocation, DPoP and PAR', () => {
   const handle = useSplitCluster({
     clients: [SPA_CLIENT],
-    resourceServers: [{ identifier: API, scopes: ['api:read'], accessTokenFormat: 'opaque', introspectionClients: ['demo-backend'] }],
+    resourceServers: [{ identifier: API, scopes: ['api:read'], accessTokenFormat: 'opaque', accessTokenTtl: API_TOKEN_TTL, introspectionClients: ['demo-backend'] }],
   });
 
   /** Sign alice in to `config`'s client and redeem the code. */
@@ -50,6 +51,9 @@ describe.skipIf(skipWithoutRedis())('split mode: introspection, revocation, DPoP
 
     const before = await oidc.tokenIntrospection(introspector, tokens.access_token);
     expect(before).toMatchObject({ active: true, client_id: SPA_CLIENT.clientId, sub, iss: cluster.issuer, aud: API, token_type: 'Bearer' });
+    // The API's accessTokenTtl, not the broker's ttl.accessToken.
+    expect(tokens.expires_in).toBe(API_TOKEN_TTL);
+    expect(Number(before.exp) - Number(before.iat)).toBe(API_TOKEN_TTL);
     expect(before.scope?.split(' ')).toContain('api:read');
 
     // The owner revokes its own token (an SPA may call /token/revocation from its origin).
@@ -60,6 +64,8 @@ describe.skipIf(skipWithoutRedis())('split mode: introspection, revocation, DPoP
   it('a confidential client learns nothing about another client\'s token that is not for an API it introspects for, and cannot revoke it', async () => {
     const spa = await spaClient();
     const { tokens, sub } = await tokensFor(spa, `${SPA_ORIGIN}/callback`);
+    // No resource: the broker's ttl.accessToken (600 s).
+    expect(tokens.expires_in).toBe(600);
     const other = await backend();
     // A live token (userinfo takes it), yet demo-backend is neither its client nor an introspector of its audience.
     expect((await oidc.fetchUserInfo(spa, tokens.access_token, sub)).sub).toBe(sub);

@@ -55,6 +55,7 @@ export interface ResourceServer {
 /** Broker metadata carried on each oidc-provider client (extraClientMetadata). */
 interface BrokerClientMetadata {
   client_kind?: ClientKind;
+  allowed_tenants?: string[];
   cors_origins?: string[];
   first_party?: boolean;
   token_ttl?: ClientRecord['ttl'];
@@ -129,8 +130,26 @@ export function createProvider(deps: ProviderDeps): Provider {
       await super.destroy(id);
     }
   }
-  const ttlFor = (name: 'accessToken' | 'idToken' | 'refreshToken', fallback: number) => (_ctx: KoaContextWithOIDC, _token: unknown, client: unknown) =>
+  const ttlFor = (name: 'idToken' | 'refreshToken', fallback: number) => (_ctx: KoaContextWithOIDC, _token: unknown, client: unknown) =>
     brokerMetadata(client).token_ttl?.[name] ?? fallback;
+  /**
+   * An access token lives the broker's ttl.accessToken, or what its client's ttl.accessToken or
+   * the resource server it is for (accessTokenTtl) sets; when both set one, the shorter.
+   */
+  const accessTokenTtl = (_ctx: KoaContextWithOIDC, token: unknown, client: unknown): number => {
+    const resourceServerTtl = (token as { resourceServer?: { accessTokenTTL?: unknown } } | undefined)?.resourceServer?.accessTokenTTL;
+    const set = [brokerMetadata(client).token_ttl?.accessToken, resourceServerTtl].filter((ttl): ttl is number => typeof ttl === 'number');
+    return set.length ? Math.min(...set) : config.ttl.accessToken;
+  };
+  /**
+   * The claims of the user behind `sub` while that user may use `client`: undefined when the user
+   * or their tenant is gone, or the client does not allow the tenant (allowed_tenants).
+   */
+  const usableAccount = async (client: unknown, sub: string): Promise<AccountClaims | undefined> => {
+    const claims = await deps.findAccount(sub);
+    if (!claims) return undefined;
+    return brokerMetadata(client).allowed_tenants?.includes(claims.tenant) === true ? claims : undefined;
+  };
   const resourceServers = new Map(deps.resourceServers.map((rs) => [rs.identifier, rs]));
 
   const configuration: Configuration = {
@@ -196,12 +215,18 @@ export function createProvider(deps: ProviderDeps): Provider {
       // about tokens issued for that resource. Anyone else learns `active: false`.
       introspection: {
         enabled: true,
-        allowedPolicy: (_ctx, client, token) => {
+        allowedPolicy: async (ctx, client, token) => {
           if (client.clientAuthMethod === 'none') return false;
-          if (token.clientId === client.clientId) return true;
+          const own = token.clientId === client.clientId;
           const audience = 'aud' in token ? token.aud : undefined;
           const audiences = (Array.isArray(audience) ? audience : [audience]).filter((a): a is string => typeof a === 'string');
-          return audiences.some((aud) => resourceServers.get(aud)?.introspectionClients?.includes(client.clientId) === true);
+          if (!own && !audiences.some((aud) => resourceServers.get(aud)?.introspectionClients?.includes(client.clientId) === true)) return false;
+          // Active only while its user could still use it with its client, as at userinfo: not
+          // once the client, the user or the tenant is gone or the client no longer allows the tenant.
+          const accountId = 'accountId' in token ? token.accountId : undefined;
+          if (!accountId) return true;
+          const owner = own ? client : await ctx.oidc.provider.Client.find(token.clientId ?? '');
+          return owner !== undefined && (await usableAccount(owner, accountId)) !== undefined;
         },
       },
       // Revocation (RFC 7009 section 2.1): only of the client's own tokens, since revoking a token
@@ -237,7 +262,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     ttl: {
       AuthorizationCode: config.ttl.authorizationCode,
-      AccessToken: ttlFor('accessToken', config.ttl.accessToken),
+      AccessToken: accessTokenTtl,
       IdToken: ttlFor('idToken', config.ttl.idToken),
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
@@ -247,16 +272,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: createInteractionPolicy() },
     loadExistingGrant: async (ctx) => loadOrCreateFirstPartyGrant(ctx),
     findAccount: async (ctx, sub, token): Promise<Account | undefined> => {
-      const claims = await deps.findAccount(sub);
-      if (!claims) return undefined;
       // A user exists for a client only while the client lets the user's tenant in. oidc-provider
       // asks here for every use of an account with a client: an existing session at /authorize
       // (so another tenant's session is no sign-in: the login prompt, or login_required with
       // prompt=none), codes and refresh tokens at /token (invalid_grant), access tokens at
-      // /userinfo (invalid_token). Taking a tenant off a client's allowedTenants ends its users'
-      // access to that client at their next refresh.
-      const allowed = ctx.oidc.client?.['allowed_tenants'];
-      if (ctx.oidc.client && !(Array.isArray(allowed) && allowed.includes(claims.tenant))) return undefined;
+      // /userinfo (invalid_token); introspection asks usableAccount itself. Taking a tenant off a
+      // client's allowedTenants ends its users' access to that client at their next refresh.
+      const claims = ctx.oidc.client ? await usableAccount(ctx.oidc.client, sub) : await deps.findAccount(sub);
+      if (!claims) return undefined;
       // acr and amr belong to the authentication (the session), not to the user: the ID token gets
       // them from the session; userinfo reads them from the session the access token came from
       // (only then: the token endpoint and the authorization endpoint do not need it).

@@ -198,11 +198,12 @@ describe('the broker after a tenant and a client are taken out of the configurat
   const server = createServer();
   let base = '';
   const logger = createLogger({ service: 'config-import-test', level: 'silent' });
-  /** An app for both tenants, and one for Globex only. */
+  /** Apps for both tenants (demo-backend too, which introspects its own tokens), and one for Globex only. */
   const shared: ResolvedClient = { ...native, clientId: 'shared-native', allowedTenants: ['acme', 'globex'] };
   const globexOnly: ResolvedClient = { ...native, clientId: 'globex-native', allowedTenants: ['globex'] };
-  const first: ResolvedConfig = { ...demo, tenants: [...demo.tenants, globex], clients: [...demo.clients, shared, globexOnly], cache: { directoryTtlSeconds: 0 } };
-  const second: ResolvedConfig = { ...demo, clients: [...demo.clients, { ...shared, allowedTenants: ['acme'] }], cache: { directoryTtlSeconds: 0 } };
+  const backends = (allowedTenants: string[]) => demo.clients.map((c) => (c.clientId === 'demo-backend' ? { ...c, allowedTenants } : c));
+  const first: ResolvedConfig = { ...demo, tenants: [...demo.tenants, globex], clients: [...backends(['acme', 'globex']), shared, globexOnly], cache: { directoryTtlSeconds: 0 } };
+  const second: ResolvedConfig = { ...demo, clients: [...backends(['acme']), { ...shared, allowedTenants: ['acme'] }], cache: { directoryTtlSeconds: 0 } };
 
   const deps = async (config: ResolvedConfig): Promise<BrokerDeps> => {
     const secrets = await resolveSecrets({ ...config, issuer: base }, 'all-in-one', logger);
@@ -251,6 +252,16 @@ describe('the broker after a tenant and a client are taken out of the configurat
     return { status: reply.status, body: (await reply.json()) as Record<string, unknown> };
   };
   const userinfo = async (accessToken: string) => (await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
+  /** demo-backend introspects one of its own tokens. */
+  const introspect = async (token: string) => {
+    const reply = await fetch(`${base}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('demo-backend:demo-backend-secret-not-for-production').toString('base64')}` },
+      body: new URLSearchParams({ token }),
+    });
+    expect(reply.status).toBe(200);
+    return (await reply.json()) as { active: boolean; sub?: string };
+  };
 
   it('a Globex user’s tokens work while Globex is configured, and stop when it is not', async () => {
     current = await deps(first);
@@ -260,6 +271,9 @@ describe('the broker after a tenant and a client are taken out of the configurat
     expect(renewed.status, JSON.stringify(renewed.body)).toBe(200);
     expect(await userinfo(viaShared.accessToken)).toBe(200);
     expect((await refresh('globex-native', viaGlobexApp.refreshToken)).status).toBe(200);
+    const viaBackend = await tokensOf(current, 'demo-backend');
+    expect(await introspect(viaBackend.accessToken)).toMatchObject({ active: true, sub: expect.any(String) });
+    expect(await introspect(viaBackend.refreshToken)).toMatchObject({ active: true });
 
     // The next start: Globex and its app are gone from the file; the shared app allows Acme only.
     current = await deps(second);
@@ -268,6 +282,9 @@ describe('the broker after a tenant and a client are taken out of the configurat
     const refused = await refresh('shared-native', String(renewed.body['refresh_token']));
     expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(await userinfo(String(renewed.body['access_token']))).toBe(401);
+    // Introspection (what an API taking opaque tokens relies on) says so too.
+    expect(await introspect(viaBackend.accessToken)).toEqual({ active: false });
+    expect(await introspect(viaBackend.refreshToken)).toEqual({ active: false });
     // The removed app cannot even authenticate.
     expect(await refresh('globex-native', viaGlobexApp.refreshToken)).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
   });
