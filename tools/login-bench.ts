@@ -259,6 +259,12 @@ const used = (before: CpuSnapshot, after: CpuSnapshot, name: SplitProcessName): 
   return user + system;
 };
 
+/** Read and write system calls a process has made so far (/proc/<pid>/io: syscr, syscw). */
+function syscalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { reads: Number(/^syscr: (\d+)$/m.exec(io)?.[1] ?? 0), writes: Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? 0) };
+}
+
 /** Commands the Redis server has run so far (all its clients: only meaningful on a quiet server). */
 async function redisCommands(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
@@ -392,11 +398,13 @@ try {
   const logsBefore = logBytes();
   const commandsBefore = await redisCommands(redis);
   const before = snapshot(pids);
+  const syscallsBefore = new Map(BROKER.map((name) => [name, syscalls(pids.get(name) ?? 0)]));
   const clientBefore = clientCpu();
   const windowStart = Number(process.hrtime.bigint() / 1000n);
   const full = await pool(logins, () => fullLogin(cluster));
   const windowEnd = Number(process.hrtime.bigint() / 1000n);
   const after = snapshot(pids);
+  const syscallsAfter = new Map(BROKER.map((name) => [name, syscalls(pids.get(name) ?? 0)]));
   const clientUsed = clientCpu() - clientBefore;
   const commands = (await redisCommands(redis)) - commandsBefore;
   const logsAfter = logBytes();
@@ -408,6 +416,12 @@ try {
   );
   const userShare = BROKER.reduce((sum, name) => sum + usedTimes(before, after, name).user, 0) / logins;
   write(`full login: of which user ${ms(userShare)}, kernel ${ms(brokerPerLogin - userShare)}; Redis: ${(commands / logins).toFixed(1)} commands per login (whole server)`);
+  write(
+    `full login: system calls per login (reads / writes, /proc/<pid>/io): ${BROKER.map((name) => {
+      const delta = (key: 'reads' | 'writes') => ((syscallsAfter.get(name)?.[key] ?? 0) - (syscallsBefore.get(name)?.[key] ?? 0)) / logins;
+      return `${name} ${delta('reads').toFixed(1)} / ${delta('writes').toFixed(1)}`;
+    }).join(', ')}`,
+  );
   write(`full login: not counted: dev proxy ${ms(perLogin('dev-proxy'))}, dev IdP ${ms(perLogin('dev-idp'))}, this load generator ${ms(clientUsed / logins)} per login`);
   write(
     `full login: log output per login (LOG_LEVEL ${logLevel}): ${BROKER.map((name) => {

@@ -1,5 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { keys, type Store } from '@broker/store';
+import type { PrefetchingStore } from './request-reads.ts';
 
 /** Models whose instances belong to a grant and must go when the grant is revoked. */
 const GRANTABLE = new Set([
@@ -11,6 +12,21 @@ const GRANTABLE = new Set([
   'BackchannelAuthenticationRequest',
 ]);
 
+/** Tokens a request starts from (the code or refresh token at /token, the access token at userinfo). */
+const TOKENS = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken']);
+
+/**
+ * What oidc-provider (and the broker's findAccount) read right after loading a token: its
+ * session's uid index (the session check, then acr and amr), its grant, and its user's record.
+ */
+function readsAfter(payload: AdapterPayload): string[] {
+  return [
+    ...(typeof payload.sessionUid === 'string' ? [keys.oidcUid(payload.sessionUid)] : []),
+    ...(typeof payload.grantId === 'string' ? [keys.oidcModel('Grant', payload.grantId)] : []),
+    ...(typeof payload.accountId === 'string' ? [keys.user(payload.accountId)] : []),
+  ];
+}
+
 /**
  * oidc-provider's persistence, on the storage port. One class per process, bound to a store;
  * oidc-provider instantiates it once per model name.
@@ -20,7 +36,7 @@ const GRANTABLE = new Set([
  * in the store, so exactly one redemption wins; the losers get invalid_grant and, as RFC 6749
  * section 4.1.2 asks, the grant (and every token issued from it) is revoked.
  */
-export function createStoreAdapter(store: Store): new (model: string) => Adapter & { readonly model: string } {
+export function createStoreAdapter(store: Store | PrefetchingStore): new (model: string) => Adapter & { readonly model: string } {
   return class StoreAdapter implements Adapter {
     readonly model: string;
 
@@ -37,8 +53,8 @@ export function createStoreAdapter(store: Store): new (model: string) => Adapter
       // persisted at its last second) is already over: it gets the shortest TTL, never none.
       const ttl = expiresIn === undefined ? {} : { ttlSeconds: Math.max(1, Math.ceil(expiresIn)) };
       const key = this.key(id);
-      // The instance and its indexes are written at once: one round trip to Redis instead of
-      // two. They are sent in this order, but nothing makes them all-or-nothing: a failed write
+      // The instance and its indexes are written at once: one socket write and one round trip
+      // to Redis (the Redis store sends a tick's commands together). They are sent in this order, but nothing makes them all-or-nothing: a failed write
       // of the instance can leave its indexes behind. Readers of the indexes (findByUid,
       // endSessionsOf, revokeGrant) cope with a missing instance, and the indexes expire.
       const writes: Promise<unknown>[] = [store.set(key, JSON.stringify(payload), ttl)];
@@ -57,7 +73,12 @@ export function createStoreAdapter(store: Store): new (model: string) => Adapter
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       const value = await store.get(this.key(id));
-      return value === null ? undefined : (JSON.parse(value) as AdapterPayload);
+      if (value === null) return undefined;
+      const payload = JSON.parse(value) as AdapterPayload;
+      // A token's session, grant and user are read next, one after another: start them together
+      // (a prefetching store does, within an oidc-provider request).
+      if (TOKENS.has(this.model) && 'prefetch' in store) store.prefetch(readsAfter(payload));
+      return payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {

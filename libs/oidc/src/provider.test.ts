@@ -13,6 +13,7 @@ import type { ClientRecord } from '@broker/identity';
 import { createMemoryStore, keys, type Store } from '@broker/store';
 import { createLogger } from '@broker/telemetry';
 import { createProvider } from './provider.ts';
+import { createPrefetchingStore } from './request-reads.ts';
 import { generateSigningJwks } from './signing-keys.ts';
 
 const demo = loadConfigFile(fileURLToPath(new URL('../../../config/demo/broker.yaml', import.meta.url)), { env: {} });
@@ -33,13 +34,18 @@ const native: ClientRecord = {
 
 const inner = createMemoryStore();
 const reads = new Map<string, number>();
-const store: Store = {
+/** Every key read from the store, in order. */
+const readLog: string[] = [];
+const counted: Store = {
   ...inner,
   get: (key) => {
     reads.set(key, (reads.get(key) ?? 0) + 1);
+    readLog.push(key);
     return inner.get(key);
   },
 };
+// As the broker builds it: oidc-provider on a store view that reads ahead within a request.
+const store = createPrefetchingStore(counted);
 const server = createServer();
 let base = '';
 let provider: ReturnType<typeof createProvider>;
@@ -123,6 +129,25 @@ describe('broker oidc-provider: session reads per request', () => {
     // Every request reads it again: a second call is a second read.
     expect((await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status).toBe(200);
     expect(uidReads(uid)).toBe(2);
+  });
+
+  it('userinfo reads the token’s session index, grant and user together, right after the token, each once', async () => {
+    const { uid, accountId, grantId, client } = await signedIn();
+    const accessToken = await new provider.AccessToken({ accountId, client, grantId, scope: 'openid email', sessionUid: uid, expiresWithSession: true, gty: 'authorization_code' }).save();
+    const from = readLog.length;
+    expect((await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status).toBe(200);
+    const read = readLog.slice(from);
+    const tokenAt = read.indexOf(keys.oidcModel('AccessToken', accessToken));
+    expect(tokenAt).toBeGreaterThanOrEqual(0);
+    expect(read.slice(tokenAt + 1, tokenAt + 4)).toEqual([keys.oidcUid(uid), keys.oidcModel('Grant', grantId), keys.user(accountId)]);
+    // Then the session itself (its id comes from the uid index); nothing twice.
+    expect(read.slice(tokenAt + 4).some((key) => key.startsWith('oidc:Session:'))).toBe(true);
+    expect(new Set(read).size).toBe(read.length);
+    // Outside a request nothing is read ahead.
+    store.prefetch([keys.user(accountId)]);
+    const before = readLog.length;
+    expect(await store.get(keys.user(accountId))).toBeNull();
+    expect(readLog.slice(before)).toEqual([keys.user(accountId)]);
   });
 
   it('a token whose session ended is refused at userinfo', async () => {

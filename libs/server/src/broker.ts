@@ -12,7 +12,7 @@ import {
   type LoginHandoff,
   type UserRepository,
 } from '@broker/identity';
-import { createProvider, endSessionsOf, type Provider } from '@broker/oidc';
+import { createPrefetchingStore, createProvider, endSessionsOf, type Provider } from '@broker/oidc';
 import { createAuthPortalRouter } from '@broker/portal';
 import { createSamlDiagnostics, createSamlServiceProvider, type SamlDiagnostics, type SamlServiceProvider } from '@broker/saml';
 import type { Store } from '@broker/store';
@@ -54,10 +54,13 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
   if (imported.removed.length) logger.info({ removed: imported.removed }, 'configuration import removed entries the configuration no longer has');
   const directory = createDirectory(store, { cacheTtlMs });
   const clients = createClientRegistry(store, { development: config.development, cacheTtlMs });
-  const users = createUserRepository(store);
+  // oidc-provider and the user records it asks for share one store view that can read ahead
+  // within a request (a token's session, grant and user at once: createPrefetchingStore).
+  const oidcStore = createPrefetchingStore(store);
+  const users = createUserRepository(oidcStore);
   const provider = createProvider({
     config,
-    store,
+    store: oidcStore,
     logger: logger.child({ component: 'oidc' }),
     signingKeys: secrets.signingKeys,
     cookieKeys: secrets.cookieKeys,

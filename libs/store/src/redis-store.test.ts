@@ -39,6 +39,30 @@ describe.skipIf(skipRedisTests(available, url))('redis store', () => {
     return Promise.resolve({ store, cleanup: () => store.close() });
   });
 
+  it('sends the commands of one tick in one socket write, and later ones in their own', async () => {
+    const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+    try {
+      await redis.ping();
+      const store = createRedisStore({ redis, keyPrefix: `${prefix}batched:` });
+      // What reaches the socket: each _write or _writev call is one system call's worth.
+      const socket = redis.stream as unknown as { _write: (...a: unknown[]) => unknown; _writev: (...a: unknown[]) => unknown };
+      const calls: string[] = [];
+      const write = socket._write.bind(socket);
+      const writev = socket._writev.bind(socket);
+      socket._write = (...args) => (calls.push('write'), write(...args));
+      socket._writev = (chunks: unknown, ...rest) => (calls.push(`writev ${(chunks as unknown[]).length}`), writev(chunks, ...rest));
+
+      await Promise.all([store.set('a', '1', { ttlSeconds: 30 }), store.addToSet('s', 'm', 30), store.get('a'), store.take('b')]);
+      expect(calls).toEqual(['writev 4']);
+      expect(await store.get('a')).toBe('1');
+      // A later tick's command: a write of its own.
+      expect(calls).toEqual(['writev 4', 'write']);
+      expect(await store.members('s')).toEqual(['m']);
+    } finally {
+      await redis.quit();
+    }
+  });
+
   it('prefixes keys and leaves a borrowed client open on close()', async () => {
     const store = createRedisStore({ redis: admin, keyPrefix: `${prefix}borrowed:` });
     await store.set('k', 'v', { ttlSeconds: 30 });
