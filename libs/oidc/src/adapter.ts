@@ -17,9 +17,15 @@ const TOKENS = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken']);
 
 /**
  * What oidc-provider (and the broker's findAccount) read right after loading a token: its
- * session's uid index (the session check, then acr and amr), its grant, and its user's record.
+ * session's uid index (the session check, then acr and amr), its grant, and its user's record;
+ * after loading a finished interaction (the resumed authorization), its user's record.
  */
-function readsAfter(payload: AdapterPayload): string[] {
+function readsAfter(model: string, payload: AdapterPayload): string[] {
+  if (model === 'Interaction') {
+    const accountId = (payload.result as { login?: { accountId?: unknown } } | undefined)?.login?.accountId;
+    return typeof accountId === 'string' ? [keys.user(accountId)] : [];
+  }
+  if (!TOKENS.has(model)) return [];
   return [
     ...(typeof payload.sessionUid === 'string' ? [keys.oidcUid(payload.sessionUid)] : []),
     ...(typeof payload.grantId === 'string' ? [keys.oidcModel('Grant', payload.grantId)] : []),
@@ -77,7 +83,7 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
       const payload = JSON.parse(value) as AdapterPayload;
       // A token's session, grant and user are read next, one after another: start them together
       // (a prefetching store does, within an oidc-provider request).
-      if (TOKENS.has(this.model) && 'prefetch' in store) store.prefetch(readsAfter(payload));
+      if ('prefetch' in store) store.prefetch(readsAfter(this.model, payload));
       return payload;
     }
 

@@ -33,7 +33,7 @@ export function createPrefetchingStore(store: Store): PrefetchingStore {
     ...store,
     prefetch(keys) {
       const ctx = currentRequest();
-      if (ctx === undefined) return;
+      if (ctx === undefined || keys.length === 0) return;
       let reads = byRequest.get(ctx);
       if (!reads) {
         reads = new Map();
