@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type RequestListener } from 'node:http';
 import { upstreamFor, type Upstream } from './routes.ts';
 
 /**
  * A development ingress: one public origin, path-routed to the split-mode processes. It keeps
- * the Host header (the issuer's origin) and adds X-Forwarded-*. Production uses a real ingress
+ * the Host header (the issuer's origin), adds X-Forwarded-*, and gives each request its own
+ * X-Request-Id (a client's own is replaced: the id is the support reference and the log key). Production uses a real ingress
  * (deploy/nginx).
  */
 export function createDevProxy(upstreams: Record<Upstream, URL>): RequestListener {
@@ -17,7 +19,7 @@ export function createDevProxy(upstreams: Record<Upstream, URL>): RequestListene
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, 'x-forwarded-for': forwardedFor, 'x-forwarded-proto': 'http', 'x-forwarded-host': req.headers.host ?? '' },
+        headers: { ...req.headers, 'x-forwarded-for': forwardedFor, 'x-forwarded-proto': 'http', 'x-forwarded-host': req.headers.host ?? '', 'x-request-id': randomUUID() },
       },
       (upstreamRes) => {
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);

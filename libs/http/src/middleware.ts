@@ -11,7 +11,11 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Give each request an id (an incoming X-Request-Id from our own ingress is kept when well-formed). */
+/**
+ * Give each request an id. An incoming X-Request-Id is kept when well-formed: the ingress sets it
+ * (deploy/nginx, the dev proxy), replacing any a client sent, so one id follows the request
+ * through the ingress's log and ours.
+ */
 export function requestId(): RequestHandler {
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
@@ -22,12 +26,33 @@ export function requestId(): RequestHandler {
 }
 
 /**
+ * Make every request say it came to the issuer's origin: X-Forwarded-Proto and X-Forwarded-Host
+ * are set from the configured issuer, whatever the client or a proxy sent. oidc-provider (koa with
+ * `proxy`) builds its endpoint URLs, the audience it accepts for client assertions, DPoP's `htu`
+ * and its cookies' Secure flag from these headers; taken from the request, a client could name
+ * another host, or a TLS-terminating load balancer that does not set the protocol would make the
+ * session cookies lose Secure.
+ */
+export function publicOrigin(issuer: string): RequestHandler {
+  const { protocol, host } = new URL(issuer);
+  const proto = protocol.replace(/:$/, '');
+  return (req, _res, next) => {
+    req.headers['x-forwarded-proto'] = proto;
+    req.headers['x-forwarded-host'] = host;
+    next();
+  };
+}
+
+/**
  * Security headers for pages and APIs. Pages are plain HTML with, at most, one inline
  * auto-submit script whose hash-free allowance is limited to `script-src 'unsafe-inline'` on
- * form-post pages only; everything else denies scripts entirely.
+ * form-post pages only; everything else denies scripts entirely. `hsts` (an https issuer) adds
+ * Strict-Transport-Security for a year (no includeSubDomains: the broker does not own its
+ * parent domain's other hosts).
  */
-export function securityHeaders(): RequestHandler {
+export function securityHeaders(options: { hsts?: boolean } = {}): RequestHandler {
   return (_req, res, next) => {
+    if (options.hsts) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('X-Frame-Options', 'DENY');

@@ -6,11 +6,16 @@ import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
 import { consentPage, discoveryPage, pickerPage } from './pages.ts';
 
-/** One cookie's value from the Cookie header. */
+/** One cookie's value from the Cookie header: undefined when absent, '' when it does not decode. */
 function cookieValue(req: Request, name: string): string | undefined {
   for (const part of (req.get('cookie') ?? '').split(';')) {
     const [key, ...rest] = part.trim().split('=');
-    if (key === name) return decodeURIComponent(rest.join('='));
+    if (key !== name) continue;
+    try {
+      return decodeURIComponent(rest.join('='));
+    } catch {
+      return '';
+    }
   }
   return undefined;
 }
@@ -125,8 +130,10 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
    */
   const pendingLogin = async (req: Request, res: Response, d: Details): Promise<LoginResult | undefined> => {
     const id = cookieValue(req, PENDING_LOGIN_COOKIE);
-    if (!id) return undefined;
+    if (id === undefined) return undefined;
+    // Used up or unusable, it goes either way.
     res.clearCookie(PENDING_LOGIN_COOKIE, { path: '/' });
+    if (!id) return undefined;
     const result = await handoff.takePendingLogin(id);
     if (!result || result.clientId !== String(d.params['client_id'])) return undefined;
     if (result.browser !== undefined) {

@@ -113,6 +113,22 @@ describe('IdP-initiated Single Logout', () => {
     await expect(sp.validateLogoutRequest(getRequest(redirectQuery(logoutRequestXml({ destination: null }))), connection)).resolves.toMatchObject({ nameId: 'alice@acme.test' });
   });
 
+  it('refuses a LogoutRequest with more elements than a real one has, or a processing instruction, before verifying anything', async () => {
+    // node-saml's XPath over 15 000 elements took seconds: such a request never reaches it.
+    const bloated = (count: number, empty: boolean) =>
+      logoutRequestXml({ nameId: 'alice@acme.test' }).replace('</samlp:LogoutRequest>', `<samlp:Extensions>${(empty ? '<x/>' : '<x>y</x>').repeat(count)}</samlp:Extensions></samlp:LogoutRequest>`);
+    for (const xml of [bloated(15_000, true), bloated(100, false), bloated(61, true)]) {
+      const redirect = await rejection(sp.validateLogoutRequest(getRequest(redirectQuery(xml)), connection));
+      expect([redirect.code, redirect.message]).toEqual(['saml.logout_invalid', 'the LogoutRequest has more than 64 elements']);
+      const post = await rejection(sp.validateLogoutRequest(postRequest({ SAMLRequest: Buffer.from(signRootElement(xml, { key: idpA })).toString('base64') }), connection));
+      expect(post.code).toBe('saml.logout_invalid');
+    }
+    // A few extension elements are fine.
+    await expect(sp.validateLogoutRequest(getRequest(redirectQuery(bloated(5, true))), connection)).resolves.toMatchObject({ nameId: 'alice@acme.test' });
+    const withPi = logoutRequestXml().replace('<saml:Issuer>', '<?x y?><saml:Issuer>');
+    expect((await rejection(sp.validateLogoutRequest(getRequest(redirectQuery(withPi)), connection))).message).toBe('the XML contains a processing instruction');
+  });
+
   it('answers only when the IdP has an SLO URL', async () => {
     expect((await rejection(sp.validateLogoutRequest(getRequest(redirectQuery(logoutRequestXml())), noSlo))).code).toBe('saml.slo_not_configured');
   });

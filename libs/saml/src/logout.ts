@@ -1,7 +1,7 @@
 import { inflateRawSync } from 'node:zlib';
 import { isAllowedDigestAlgorithm, isAllowedSignatureAlgorithm } from './algorithms.ts';
 import { SamlRejection } from './rejection.ts';
-import { attr, childElements, containsComment, exceedsDepth, firstChild, NS, parseXml, text } from './xml.ts';
+import { attr, childElements, containsComment, exceedsDepth, firstChild, NS, parseXml, shapeProblem, text } from './xml.ts';
 
 /** Largest LogoutRequest accepted, inflated or base64-decoded (they are a few KB at most). */
 const MAX_LOGOUT_REQUEST_BYTES = 64 * 1024;
@@ -86,6 +86,14 @@ export interface CheckedLogoutRequest {
 }
 
 /**
+ * Elements a LogoutRequest may have. A real one has about 20 (Issuer, NameID, SessionIndex and an
+ * enveloped signature's 14); node-saml's signature check runs XPath over the whole document,
+ * which costs seconds for tens of thousands of elements before any key is tried, so a bigger
+ * request is refused before node-saml, or even our parser, sees it.
+ */
+const MAX_LOGOUT_ELEMENTS = 64;
+
+/**
  * The checks node-saml does not do on a LogoutRequest (it checks the signature, the Issuer and
  * NotOnOrAfter, and nothing else): no DOCTYPE, the root a LogoutRequest, an ID, the Issuer the
  * IdP's, Destination (if present) our SLO URL, IssueInstant recent, NotOnOrAfter not passed, a
@@ -94,6 +102,8 @@ export interface CheckedLogoutRequest {
 export function checkLogoutRequest(xml: string, policy: LogoutPolicy, nowMs: number, binding: 'redirect' | 'post'): CheckedLogoutRequest {
   if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml)) throw new SamlRejection('saml.logout_invalid', 'the LogoutRequest carries a DOCTYPE');
   if (exceedsDepth(xml, 32)) throw new SamlRejection('saml.logout_invalid', 'the LogoutRequest is nested too deeply');
+  // Each element needs a '<' (two, unless empty): counting them is a linear scan of the text.
+  if ((xml.match(/</g)?.length ?? 0) > 4 * MAX_LOGOUT_ELEMENTS) throw new SamlRejection('saml.logout_invalid', `the LogoutRequest has more than ${MAX_LOGOUT_ELEMENTS} elements`);
   let doc: Document;
   try {
     doc = parseXml(xml);
@@ -104,6 +114,13 @@ export function checkLogoutRequest(xml: string, policy: LogoutPolicy, nowMs: num
   if (!root || root.namespaceURI !== NS.samlp || root.localName !== 'LogoutRequest') {
     throw new SamlRejection('saml.logout_invalid', 'the SAMLRequest is not a LogoutRequest', { element: root?.localName });
   }
+  // The document rules of a SAML response (no processing instruction, no character XML forbids,
+  // at most 64 attributes per element), and the element cap.
+  let elements = 0;
+  const problem = shapeProblem(root, () => {
+    if (++elements > MAX_LOGOUT_ELEMENTS) throw new SamlRejection('saml.logout_invalid', `the LogoutRequest has more than ${MAX_LOGOUT_ELEMENTS} elements`);
+  });
+  if (problem) throw new SamlRejection('saml.logout_invalid', problem.message, { problem: problem.code });
   const id = attr(root, 'ID');
   if (!id) throw new SamlRejection('saml.logout_invalid', 'the LogoutRequest has no ID');
 

@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import type { ResolvedConfig } from '@broker/config';
 import { createAuthnRouter } from '@broker/authn';
-import { errorHandler, healthRoutes, notFound, requestId, securityHeaders } from '@broker/http';
+import { errorHandler, healthRoutes, notFound, publicOrigin, requestId, securityHeaders } from '@broker/http';
 import {
   createClientRegistry,
   createDirectory,
@@ -105,7 +105,8 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(requestId(), securityHeaders(), healthRoutes(() => deps.store.ping()));
+  // The public origin is the issuer's, never what a request's headers claim (publicOrigin).
+  app.use(requestId(), publicOrigin(deps.config.issuer), securityHeaders({ hsts: deps.config.issuer.startsWith('https:') }), healthRoutes(() => deps.store.ping()));
   if (parts.includes('token')) app.use(createTokenServiceRouter({ provider: deps.provider, isCorsOrigin: (origin) => deps.clients.isCorsOrigin(origin) }));
   if (parts.includes('authn')) {
     app.use(
