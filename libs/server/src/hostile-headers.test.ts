@@ -54,7 +54,8 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: request header
 
   it('discovery names the issuer’s origin for every endpoint, whatever X-Forwarded-Host, X-Forwarded-Proto or Host say', async () => {
     const host = new URL(issuer).host;
-    for (const headers of [{}, { 'x-forwarded-host': 'evil.example' }, { 'x-forwarded-proto': 'http' }, { host: 'evil.example' }, { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' }]) {
+    const variants: Record<string, string>[] = [{}, { 'x-forwarded-host': 'evil.example' }, { 'x-forwarded-proto': 'http' }, { host: 'evil.example' }, { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' }];
+    for (const headers of variants) {
       const reply = await get(`${served}/.well-known/openid-configuration`, { host, ...headers });
       expect(reply.status).toBe(200);
       const discovery = JSON.parse(reply.body) as Record<string, unknown>;
@@ -68,7 +69,8 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: request header
 
   it('oidc-provider’s cookies are Secure whatever X-Forwarded-Proto says', async () => {
     const host = new URL(issuer).host;
-    for (const headers of [{}, { 'x-forwarded-proto': 'http' }, { 'x-forwarded-proto': 'https' }]) {
+    const variants: Record<string, string>[] = [{}, { 'x-forwarded-proto': 'http' }, { 'x-forwarded-proto': 'https' }];
+    for (const headers of variants) {
       const reply = await get(authorizeUrl(served, CLIENT, { tenant: 'acme' }), { host, ...headers });
       expect(reply.status).toBe(303);
       expect(String(reply.headers['location'])).toMatch(/^\/interaction\//);
