@@ -16,7 +16,10 @@ import {
   type ValidateOptions,
 } from '@broker/saml';
 import type { Logger } from '@broker/telemetry';
-import { authenticationContext, mapAssertion } from './identity-mapping.ts';
+import { authenticationContext, mapAssertion, MAX_USER_ID_LENGTH } from './identity-mapping.ts';
+
+/** SAML Core 8.3.8: a NameID valid for one sign-in only. */
+const NAMEID_TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
 
 export interface AuthnServiceDeps {
   config: ResolvedConfig;
@@ -112,9 +115,9 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       throw badRequest('login.connection_mismatch', 'This sign-in link is not valid.', { expected: request.connectionId, got: connection.id });
     }
     const requestId = serviceProvider.newRequestId();
-    const relayState = await handoff.createRelayState({ ...request, requestId });
-    logger.info({ requestId: req.requestId, kind, id, connectionId: connection.id, authnRequestId: requestId }, 'sending AuthnRequest');
-    await serviceProvider.sendToIdp(req, res, { connection, requestId, relayState });
+    const relayState = await handoff.createRelayState({ ...request, requestId, requestedAt: Date.now() });
+    logger.info({ requestId: req.requestId, kind, id, connectionId: connection.id, authnRequestId: requestId, forceAuthn: request.forceAuthn === true }, 'sending AuthnRequest');
+    await serviceProvider.sendToIdp(req, res, { connection, requestId, relayState, forceAuthn: request.forceAuthn === true });
   });
 
   router.post('/saml/:connectionId/acs', form, async (req: Request, res: Response) => {
@@ -134,7 +137,10 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       const involved = (await directory.connection(relay.connectionId)) ? [connection.id, relay.connectionId] : [connection.id];
       throw await refused(req, involved, 'saml.relay_state_mismatch', { expected: relay.connectionId, got: connection.id });
     }
-    const assertion = await validate(req, connection, { expectedRequestId: relay.requestId });
+    // A request that asked for a fresh authentication (the app's prompt=login or max_age, or the
+    // connection's forceAuthn) takes only an authentication made after it.
+    const forced = relay.forceAuthn === true || connection.authnRequest.forceAuthn;
+    const assertion = await validate(req, connection, { expectedRequestId: relay.requestId, authenticatedSinceMs: forced ? relay.requestedAt : undefined });
     // Consume the RelayState atomically so two concurrent posts of one response cannot both log in
     // (the request ID is already used up; this keeps the RelayState single use on its own terms).
     if (!(await handoff.takeRelayState(relayState))) throw await refused(req, [connection.id], 'saml.relay_state_reused', { connectionId: connection.id });
@@ -160,8 +166,12 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
 
   /** Match or create the user (Create Users, user ID type and location); the login result. */
   const signIn = async (req: Request, tenant: ResolvedTenant, connection: ResolvedConnection, assertion: ValidatedAssertion, clientId: string, account?: string): Promise<LoginResult> => {
+    // A transient NameID is a new random value at every sign-in: as the user ID it would make a
+    // new user each time (and Single Logout could never find them).
+    if (connection.userIdLocation === 'nameId' && assertion.nameIdFormat === NAMEID_TRANSIENT) throw await refused(req, [connection.id], 'saml.nameid_transient', { nameIdFormat: assertion.nameIdFormat });
     const identity = mapAssertion(tenant.id, connection, assertion);
     if (!identity) throw await refused(req, [connection.id], 'saml.user_id_missing', { expectedAttribute: connection.userIdAttribute });
+    if (identity.userId.length > MAX_USER_ID_LENGTH) throw await refused(req, [connection.id], 'saml.user_id_too_long', { maxLength: MAX_USER_ID_LENGTH });
     // Accepted, but the seed guides' "user created without email": tell the administrator.
     if (identity.email === undefined) await note(req, [connection.id], 'saml.email_missing');
     const outcome = await deps.users.recordLogin(identity, { createUsers: connection.createUsers, defaultRole: connection.defaultRole ?? tenant.defaultRole, account });
@@ -171,7 +181,10 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     }
     const { user, created } = outcome;
     logger.info({ requestId: req.requestId, tenantId: tenant.id, connectionId: connection.id, userId: user.id, created }, 'SAML login accepted');
-    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime: Math.floor(Date.now() / 1000), ...authenticationContext(assertion.authnContextClassRef) };
+    // auth_time is when the IdP authenticated the person (AuthnInstant), not when the broker heard
+    // of it: an app asking max_age must see an IdP session's real age. Never in the future.
+    const authTime = Math.floor(Math.min(Date.now(), assertion.authnInstantMs ?? Date.now()) / 1000);
+    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime, ...authenticationContext(assertion.authnContextClassRef) };
   };
 
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONNECTION_DEFAULTS, type ResolvedConnection } from '@broker/config';
 import type { ValidatedAssertion } from '@broker/saml';
-import { authenticationContext, mapAssertion } from './identity-mapping.ts';
+import { authenticationContext, mapAssertion, MAX_VALUE_LENGTH } from './identity-mapping.ts';
 
 const connection = (attributes: ResolvedConnection['attributes'] = { email: 'email', givenName: 'givenName', surname: 'surname' }): ResolvedConnection => ({
   id: 'acme-dev-idp',
@@ -28,7 +28,22 @@ describe('mapAssertion', () => {
       givenName: 'Alice',
       surname: 'Anderson',
       accessProfile: undefined,
+      accessProfileMapped: false,
     });
+  });
+
+  it('reads the access profile only when the connection maps one, and says so', () => {
+    const mapsRole = connection({ email: 'email', givenName: 'givenName', surname: 'surname', accessProfile: 'role' });
+    expect(mapAssertion('acme', mapsRole, assertion('x', {}))).toMatchObject({ accessProfile: undefined, accessProfileMapped: true });
+    expect(mapAssertion('acme', mapsRole, assertion('x', { role: 'admin' }))).toMatchObject({ accessProfile: 'admin', accessProfileMapped: true });
+    expect(mapAssertion('acme', connection(), assertion('x', { role: 'admin' }))).toMatchObject({ accessProfile: undefined, accessProfileMapped: false });
+  });
+
+  it('treats a value over MAX_VALUE_LENGTH characters as not sent (it would go into every token)', () => {
+    const long = 'A'.repeat(MAX_VALUE_LENGTH + 1);
+    const identity = mapAssertion('acme', connection({ email: 'email', givenName: 'givenName', surname: 'surname', accessProfile: 'role' }), assertion('x', { givenName: long, email: `${long}@acme.test`, role: long }));
+    expect(identity).toMatchObject({ givenName: undefined, email: undefined, accessProfile: undefined });
+    expect(mapAssertion('acme', connection(), assertion('x', { givenName: 'A'.repeat(MAX_VALUE_LENGTH) }))?.givenName).toHaveLength(MAX_VALUE_LENGTH);
   });
 
   it('uses the attribute names the connection configures', () => {

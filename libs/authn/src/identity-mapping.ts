@@ -14,6 +14,15 @@ const looksLikeEmail = (value: string): boolean => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.
 const attribute = (assertion: ValidatedAssertion, name: string | undefined): string | undefined => (name === undefined ? undefined : first(assertion.attributes[name]));
 
 /**
+ * The longest user ID and the longest other value the broker keeps (characters). A longer user ID
+ * refuses the login; a longer email, name or access profile counts as not sent, so the user
+ * record and the ID token stay small (an 80 KB name would go into every token).
+ */
+export const MAX_USER_ID_LENGTH = 256;
+export const MAX_VALUE_LENGTH = 1024;
+const bounded = (value: string | undefined): string | undefined => (value !== undefined && value.length <= MAX_VALUE_LENGTH ? value : undefined);
+
+/**
  * Map a validated assertion to the identity the broker records, by the connection's settings:
  * the user ID from the NameID or an attribute (User ID location), typed as a username or a
  * federation id (User ID type); email, names and access profile from the mapped attributes
@@ -23,17 +32,18 @@ export function mapAssertion(tenantId: string, connection: ResolvedConnection, a
   const names = connection.attributes;
   const userId = connection.userIdLocation === 'attribute' ? attribute(assertion, connection.userIdAttribute) : assertion.nameId.trim() || undefined;
   if (userId === undefined) return undefined;
-  const email = attribute(assertion, names.email) ?? (looksLikeEmail(assertion.nameId) ? assertion.nameId : undefined);
+  const email = bounded(attribute(assertion, names.email) ?? (looksLikeEmail(assertion.nameId) ? assertion.nameId : undefined));
   return {
     tenantId,
     connectionId: connection.id,
     userIdType: connection.userIdType,
     userId,
-    username: attribute(assertion, names.username),
+    username: bounded(attribute(assertion, names.username)),
     email: email?.toLowerCase(),
-    givenName: attribute(assertion, names.givenName),
-    surname: attribute(assertion, names.surname),
-    accessProfile: attribute(assertion, names.accessProfile),
+    givenName: bounded(attribute(assertion, names.givenName)),
+    surname: bounded(attribute(assertion, names.surname)),
+    accessProfile: bounded(attribute(assertion, names.accessProfile)),
+    accessProfileMapped: names.accessProfile !== undefined,
   };
 }
 

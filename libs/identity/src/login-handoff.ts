@@ -19,11 +19,15 @@ export interface LoginRequest {
    * login is only for a browser holding the matching LOGIN_LINK_COOKIE.
    */
   browser?: string | undefined;
+  /** The app asked for a fresh authentication (prompt=login, or max_age exceeded): ForceAuthn. */
+  forceAuthn?: boolean | undefined;
 }
 
 /** RelayState of one SP-initiated login: the request it belongs to and the AuthnRequest ID. */
 export interface RelayRecord extends LoginRequest {
   requestId: string;
+  /** When the AuthnRequest was made (epoch ms): a forced authentication must be newer. */
+  requestedAt?: number | undefined;
 }
 
 /** The signed-in user, as authn-service hands it back. */

@@ -10,7 +10,11 @@ const alice: AssertedIdentity = {
   email: 'alice@acme.test',
   givenName: 'Alice',
   surname: 'Anderson',
+  // The connection maps no access profile.
+  accessProfileMapped: false,
 };
+/** The same person through a connection that maps the access profile. */
+const aliceWithProfile = (accessProfile: string | undefined): AssertedIdentity => ({ ...alice, accessProfile, accessProfileMapped: true });
 const jit = { createUsers: true, defaultRole: 'member' };
 
 const userOf = (outcome: LoginOutcome): { user: User; created: boolean } => {
@@ -65,10 +69,32 @@ describe('users', () => {
     expect(second.user.lastLoginAt).not.toBe(first.user.lastLoginAt);
   });
 
-  it('takes the access profile from the IdP when the connection maps one', async () => {
+  it('takes the access profile from the IdP when the connection maps one, and the default when the IdP stops sending it', async () => {
     const users = createUserRepository(createMemoryStore());
-    expect(userOf(await users.recordLogin({ ...alice, accessProfile: 'admin' }, jit)).user.role).toBe('admin');
-    expect(userOf(await users.recordLogin({ ...alice, accessProfile: 'viewer' }, jit)).user.role).toBe('viewer');
+    expect(userOf(await users.recordLogin(aliceWithProfile('admin'), jit)).user.role).toBe('admin');
+    expect(userOf(await users.recordLogin(aliceWithProfile('viewer'), jit)).user.role).toBe('viewer');
+    expect(userOf(await users.recordLogin(aliceWithProfile('admin'), jit)).user.role).toBe('admin');
+    // Taken out of the IdP's admin group: no role attribute any more. The role does not stay.
+    expect(userOf(await users.recordLogin(aliceWithProfile(undefined), jit)).user.role).toBe('member');
+  });
+
+  it('keeps a provisioned role through a connection that maps no access profile', async () => {
+    const users = createUserRepository(createMemoryStore());
+    await users.provision({ tenantId: 'acme', userIdType: 'federationId', userId: 'alice@acme.test', role: 'auditor' });
+    expect(userOf(await users.recordLogin(alice, jit)).user.role).toBe('auditor');
+    // A connection that maps one decides: nothing sent is the default role.
+    expect(userOf(await users.recordLogin(aliceWithProfile(undefined), jit)).user.role).toBe('member');
+  });
+
+  it('records which connection gave the email: another connection that sends none does not become its source', async () => {
+    const users = createUserRepository(createMemoryStore());
+    expect(userOf(await users.recordLogin(alice, jit)).user).toMatchObject({ email: 'alice@acme.test', emailConnectionId: 'acme-dev-idp' });
+    // Through a second connection of the tenant that maps no email: the address (and its source) stay.
+    const viaOther = userOf(await users.recordLogin({ ...alice, connectionId: 'acme-other', email: undefined }, jit)).user;
+    expect(viaOther).toMatchObject({ connectionId: 'acme-other', email: 'alice@acme.test', emailConnectionId: 'acme-dev-idp' });
+    // The second connection sends an address: it becomes the source.
+    const sent = userOf(await users.recordLogin({ ...alice, connectionId: 'acme-other', email: 'alice@acme.test' }, jit)).user;
+    expect(sent.emailConnectionId).toBe('acme-other');
   });
 
   it('matches by user id type: a username and a federation id with the same value are different users', async () => {

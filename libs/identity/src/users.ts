@@ -21,6 +21,11 @@ export interface User {
   accounts: string[];
   /** The connection the user last signed in through. */
   connectionId?: string | undefined;
+  /**
+   * The connection whose assertion gave the current `email` (its policy says whether the address
+   * is verified); undefined when it came from elsewhere (provisioned).
+   */
+  emailConnectionId?: string | undefined;
   createdAt: string;
   updatedAt: string;
   lastLoginAt?: string | undefined;
@@ -39,6 +44,13 @@ export interface AssertedIdentity {
   surname?: string | undefined;
   /** The access profile the IdP asserts, when the connection maps one. */
   accessProfile?: string | undefined;
+  /**
+   * The connection maps an attribute to the access profile: the IdP decides the role at every
+   * login, and when it sends none the role is the default again (the person left the admin
+   * group), not what an earlier login stored. Without a mapping the stored (provisioned) role
+   * stays. Email and names keep their stored value when a login does not send them.
+   */
+  accessProfileMapped: boolean;
 }
 
 export interface LoginPolicy {
@@ -121,6 +133,7 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
         const at = now().toISOString();
         const accounts = new Set(existing?.accounts ?? []);
         if (policy.account) accounts.add(policy.account);
+        const email = identity.email ?? existing?.email;
         const user: User = {
           id,
           tenantId: identity.tenantId,
@@ -128,12 +141,14 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
           userId: identity.userId,
           username: identity.userIdType === 'username' ? identity.userId : (identity.username ?? existing?.username),
           federationId: identity.userIdType === 'federationId' ? identity.userId : existing?.federationId,
-          email: identity.email ?? existing?.email,
+          email,
           givenName: identity.givenName ?? existing?.givenName,
           surname: identity.surname ?? existing?.surname,
-          role: identity.accessProfile ?? existing?.role ?? policy.defaultRole,
+          role: (identity.accessProfileMapped ? identity.accessProfile : (identity.accessProfile ?? existing?.role)) ?? policy.defaultRole,
           accounts: [...accounts],
           connectionId: identity.connectionId,
+          // Whose policy decides email_verified: the connection the address came from.
+          emailConnectionId: identity.email !== undefined ? identity.connectionId : (existing?.emailConnectionId ?? (existing?.email === undefined ? undefined : existing.connectionId)),
           createdAt: existing?.createdAt ?? at,
           updatedAt: at,
           lastLoginAt: at,

@@ -106,7 +106,10 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       res.type('html').send(pickerPage(d.uid, tenant.displayName, tenant.connections.map((c) => ({ id: c.id, name: c.displayName ?? c.id })), tenant.id));
       return;
     }
-    await handoff.saveRequest({ kind: 'interaction', id: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId });
+    // prompt=login, or a session older than max_age: the IdP must authenticate the person again,
+    // not answer from its own session (ForceAuthn; the ACS then refuses an older AuthnInstant).
+    const forceAuthn = d.prompt.reasons.includes('login_prompt') || d.prompt.reasons.includes('max_age');
+    await handoff.saveRequest({ kind: 'interaction', id: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId, ...(forceAuthn ? { forceAuthn } : {}) });
     logger.info({ requestId: req.requestId, uid: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId }, 'login handed to authn-service');
     res.redirect(303, `/saml/${encodeURIComponent(connection.id)}/login?interaction=${encodeURIComponent(d.uid)}`);
   };

@@ -29,6 +29,10 @@ export const SUPPORT_FIELDS = [
   'assertionId',
   'methods',
   'maxAgeSeconds',
+  'authnInstant',
+  'requestedAt',
+  'nameIdFormat',
+  'maxLength',
 ] as const;
 export type SupportField = (typeof SUPPORT_FIELDS)[number];
 export type DiagnosticDetail = Partial<Record<SupportField, string | number | string[]>>;

@@ -221,6 +221,21 @@ export const SAML_MISCONFIGURATIONS: Readonly<Record<string, Explanation>> = {
     problem: 'The IdP signed the person in, but Create Users is off for this connection and no user with this user ID exists in the tenant.',
     fix: 'Create the user in the broker (or turn Create Users on for the connection), and check the User ID type and location match what the IdP sends.',
   },
+  'saml.authn_not_fresh': {
+    category: 'replay_or_stale_login',
+    problem: 'The sign-in asked the IdP to authenticate the person again (ForceAuthn: the application asked for prompt=login or max_age, or the connection sets authnRequest.forceAuthn), but the assertion says the person authenticated before the request (authnInstant, requestedAt): the IdP answered from its existing session.',
+    fix: 'Make the IdP honour ForceAuthn (most do; some need it enabled for the application). Check the clocks (NTP) if authnInstant is only slightly earlier than requestedAt.',
+  },
+  'saml.nameid_transient': {
+    category: 'missing_claim',
+    problem: 'The connection reads the user ID from the NameID, but the IdP sent a transient NameID (nameIdFormat): a new random value at every sign-in, so the same person would become a new user each time.',
+    fix: "In the IdP, send a persistent NameID (or the email / UPN), or set the connection's userIdLocation to attribute with the attribute that holds a stable user ID.",
+  },
+  'saml.user_id_too_long': {
+    category: 'missing_claim',
+    problem: 'The user ID the IdP sent is longer than the broker keeps (maxLength characters).',
+    fix: 'Send a shorter, stable user ID (a persistent NameID, an email or UPN, an object id).',
+  },
   'saml.user_id_missing': {
     category: 'missing_claim',
     problem: 'The response does not carry the attribute the connection reads the user ID from (User ID location: attribute).',

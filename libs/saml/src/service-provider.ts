@@ -42,6 +42,8 @@ export interface ValidatedAssertion {
   inResponseTo?: string | undefined;
   sessionIndex?: string | undefined;
   authnContextClassRef?: string | undefined;
+  /** When the IdP authenticated the person (the AuthnStatement's AuthnInstant), epoch ms. */
+  authnInstantMs?: number | undefined;
   /** The response used SHA-1 (the connection allows it); diagnostics warn about it. */
   usedSha1: boolean;
   attributes: Record<string, string | string[]>;
@@ -55,6 +57,12 @@ export interface ValidateOptions {
   expectedRequestId: string | undefined;
   /** Accept an unsolicited (IdP-initiated) response: only when the connection enables it. */
   allowUnsolicited?: boolean;
+  /**
+   * The request asked the IdP to authenticate the person again (ForceAuthn), at this time (epoch
+   * ms): the AuthnInstant must not be older (less the clock skew), or the IdP answered from an
+   * earlier sign-in.
+   */
+  authenticatedSinceMs?: number | undefined;
 }
 
 /** A LogoutRequest from the IdP (IdP-initiated Single Logout) that passed every check. */
@@ -72,7 +80,7 @@ export interface SamlServiceProvider {
   /** A fresh AuthnRequest ID; store it with the RelayState, then pass both to `sendToIdp`. */
   newRequestId(): string;
   /** Send the browser to the connection's IdP with a new AuthnRequest (Redirect or POST binding). */
-  sendToIdp(req: Request, res: Response, options: { connection: ResolvedConnection; requestId: string; relayState: string }): Promise<void>;
+  sendToIdp(req: Request, res: Response, options: { connection: ResolvedConnection; requestId: string; relayState: string; forceAuthn?: boolean }): Promise<void>;
   /**
    * Validate the SAMLResponse posted to the ACS; every check of docs/saml-security.md. On
    * success the request ID and the assertion ID are used up. Rejects with SamlRejection whose
@@ -105,6 +113,8 @@ interface PendingCall {
   requestId?: string;
   /** Options for Single Logout: sign with the SP key whenever there is one; always deflate (Redirect). */
   logout?: boolean;
+  /** Ask the IdP to authenticate the person again (prompt=login, max_age), whatever the connection says. */
+  forceAuthn?: boolean;
 }
 
 /**
@@ -172,7 +182,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       validateInResponseTo: call.requestId !== undefined ? ValidateInResponseTo.always : ValidateInResponseTo.never,
       requestIdExpirationPeriodMs: requestTtl * 1000,
       cacheProvider: cacheProviderFor(connection.id),
-      forceAuthn: request.forceAuthn,
+      forceAuthn: request.forceAuthn || call.forceAuthn === true,
       authnRequestBinding: request.binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
       // The HTTP-POST binding carries the request base64-encoded, not deflated (SAML Bindings 3.5.4);
       // node-saml deflates unless told not to.
@@ -209,9 +219,9 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
   return {
     newRequestId: () => `_${randomBytes(20).toString('hex')}`,
 
-    async sendToIdp(req, res, { connection, requestId, relayState }) {
+    async sendToIdp(req, res, { connection, requestId, relayState, forceAuthn }) {
       if (connection.authnRequest.binding === 'post') {
-        const saml = new SAML(optionsFor({ connection, requestId }));
+        const saml = new SAML(optionsFor({ connection, requestId, forceAuthn }));
         const message = await saml.getAuthorizeMessageAsync(relayState, undefined, {});
         const { idp } = settingsFor(connection);
         const nonce = randomBytes(16).toString('base64');
@@ -220,7 +230,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         res.type('html').send(postBindingPage(idp.ssoUrl, message as Record<string, string>, nonce));
         return;
       }
-      pending.set(req, { connection, requestId });
+      pending.set(req, { connection, requestId, forceAuthn });
       // passport-saml reads the RelayState to send from req.query; express 5 makes req.query a getter.
       Object.defineProperty(req, 'query', { value: { RelayState: relayState }, configurable: true, enumerable: true });
       await new Promise<void>((resolve, reject) => {
@@ -256,6 +266,13 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
         }
         if (!assertion) throw new SamlRejection('saml.no_assertion', 'the Response carries no readable assertion');
         const checked = checkAssertion(assertion, policy, envelope, now(), options.expectedRequestId);
+        const authnInstantMs = checked.authnInstant === undefined ? undefined : Date.parse(checked.authnInstant);
+        if (options.authenticatedSinceMs !== undefined && !(authnInstantMs !== undefined && authnInstantMs >= options.authenticatedSinceMs - policy.clockSkewMs)) {
+          throw new SamlRejection('saml.authn_not_fresh', 'the IdP did not authenticate the person again although the request asked it to (ForceAuthn)', {
+            authnInstant: checked.authnInstant,
+            requestedAt: new Date(options.authenticatedSinceMs).toISOString(),
+          });
+        }
         // ...then the signatures, in the same parsed document: every signature on the Response
         // or the assertion must hold (the preflight made sure the ones the connection demands,
         // and at least one covering the assertion, are there), verified with pinned keys only.
@@ -278,7 +295,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
             : await deps.store.consumeAndClaim(keys.authnRequest(connection.id, options.expectedRequestId), seenKey, ttlSeconds);
         if (outcome === 'missing') throw new SamlRejection('saml.in_response_to_reused', 'the request this response answers was already used');
         if (outcome === 'already-claimed') throw new SamlRejection('saml.replay', 'this assertion was already used', { assertionId: checked.id });
-        return toAssertion(readAssertion(assertion), checked, envelope.usedSha1);
+        return { ...toAssertion(readAssertion(assertion), checked, envelope.usedSha1), authnInstantMs: authnInstantMs !== undefined && !Number.isNaN(authnInstantMs) ? authnInstantMs : undefined };
       } catch (error) {
         const rejection = toSamlRejection(error);
         Object.assign(rejection.detail, expectations(policy), envelope ? clockDifference(envelope, now()) : {}, rejection.detail);

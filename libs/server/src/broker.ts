@@ -7,6 +7,7 @@ import {
   createDirectory,
   createLoginHandoff,
   createUserRepository,
+  emailDomain,
   type ClientRegistry,
   type Directory,
   type LoginHandoff,
@@ -70,13 +71,20 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
     findAccount: async (sub) => {
       const user = await users.findById(sub);
       // A tenant taken out of the configuration takes its users' sessions and grants with it.
-      if (!user || !(await directory.tenant(user.tenantId))) return undefined;
+      const tenant = user && (await directory.tenant(user.tenantId));
+      if (!user || !tenant) return undefined;
       const name = [user.givenName, user.surname].filter(Boolean).join(' ') || undefined;
+      // Verified only when the connection the address came from says the IdP's directory verifies
+      // addresses, and the address is in one of the tenant's own email domains: an IdP vouches for
+      // its organization's addresses, not for whatever address a user typed into a profile.
+      const source = user.email === undefined ? undefined : (user.emailConnectionId ?? user.connectionId);
+      const domain = user.email === undefined ? undefined : emailDomain(user.email);
+      const emailVerified =
+        source !== undefined && domain !== undefined && tenant.emailDomains.includes(domain) && tenant.connections.find((c) => c.id === source)?.emailVerified === true;
       return {
         sub: user.id,
         email: user.email,
-        // Verified only where the connection's policy says the IdP's directory verifies addresses.
-        email_verified: user.email === undefined ? undefined : (user.connectionId !== undefined && (await directory.connection(user.connectionId))?.connection.emailVerified === true),
+        email_verified: user.email === undefined ? undefined : emailVerified,
         name,
         given_name: user.givenName,
         family_name: user.surname,

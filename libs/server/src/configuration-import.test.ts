@@ -4,10 +4,7 @@
 // key moved to another tenant and everything not written by an import stay. A client breaking the
 // rules changes nothing. Then, on the whole broker: once a tenant is out of the configuration,
 // its users' refresh tokens and access tokens stop working, and a removed client gets no tokens.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,10 +12,9 @@ import { loadConfigFile, type ResolvedClient, type ResolvedConfig, type Resolved
 import { ClientRuleError } from '@broker/identity';
 import { createMemoryStore, createRedisStore, keys, type Store } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
-import { createLogger } from '@broker/telemetry';
-import { buildBrokerDeps, createBrokerApp, type BrokerDeps } from './broker.ts';
+import type { BrokerDeps } from './broker.ts';
 import { applyConfiguration } from './configuration-import.ts';
-import { resolveSecrets } from './secrets.ts';
+import { startTokenHarness, type TokenHarness } from './test/token-harness.ts';
 
 const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
 const url = redisTestUrl();
@@ -195,76 +191,38 @@ describe.skipIf(skipRedisTests(available, url))('on Redis', () => {
 
 describe('the broker after a tenant and a client are taken out of the configuration', () => {
   const store = createMemoryStore();
-  const server = createServer();
-  let base = '';
-  const logger = createLogger({ service: 'config-import-test', level: 'silent' });
+  let harness: TokenHarness;
+  beforeAll(async () => {
+    harness = await startTokenHarness(store);
+  });
+  afterAll(async () => {
+    await harness.close();
+    await store.close();
+  });
   /** Apps for both tenants (demo-backend too, which introspects its own tokens), and one for Globex only. */
   const shared: ResolvedClient = { ...native, clientId: 'shared-native', allowedTenants: ['acme', 'globex'] };
   const globexOnly: ResolvedClient = { ...native, clientId: 'globex-native', allowedTenants: ['globex'] };
   const backends = (allowedTenants: string[]) => demo.clients.map((c) => (c.clientId === 'demo-backend' ? { ...c, allowedTenants } : c));
   const first: ResolvedConfig = { ...demo, tenants: [...demo.tenants, globex], clients: [...backends(['acme', 'globex']), shared, globexOnly], cache: { directoryTtlSeconds: 0 } };
   const second: ResolvedConfig = { ...demo, clients: [...backends(['acme']), { ...shared, allowedTenants: ['acme'] }], cache: { directoryTtlSeconds: 0 } };
-
-  const deps = async (config: ResolvedConfig): Promise<BrokerDeps> => {
-    const secrets = await resolveSecrets({ ...config, issuer: base }, 'all-in-one', logger);
-    return buildBrokerDeps({ config: { ...config, issuer: base }, store, logger, secrets });
-  };
+  const BACKEND = { id: 'demo-backend', secret: 'demo-backend-secret-not-for-production' };
 
   /** A Globex user's session, grant, refresh token and access token for `clientId`, as a login leaves them. */
   const tokensOf = async (d: BrokerDeps, clientId: string) => {
     const user = await d.users.provision({ tenantId: 'globex', userIdType: 'federationId', userId: `gina-${randomUUID()}`, email: 'gina@globex.test', role: 'member' });
-    const { provider } = d;
-    const client = await provider.Client.find(clientId);
-    if (!client) throw new Error(`no client ${clientId}`);
-    const uid = randomBytes(16).toString('base64url');
-    const grant = new provider.Grant({ accountId: user.id, clientId });
-    grant.addOIDCScope('openid email offline_access');
-    const grantId = await grant.save();
-    const Session = provider.Session as unknown as new (properties: Record<string, unknown>) => { save(ttl: number): Promise<unknown> };
-    await new Session({ uid, accountId: user.id, loginTs: Math.floor(Date.now() / 1000), authorizations: { [clientId]: { grantId, persistsLogout: false } } }).save(3600);
-    const common = { accountId: user.id, client, grantId, scope: 'openid email offline_access', sessionUid: uid, gty: 'authorization_code' };
-    return {
-      refreshToken: await new provider.RefreshToken({ ...common, iat: Math.floor(Date.now() / 1000) }).save(),
-      accessToken: await new provider.AccessToken(common).save(),
-    };
+    return harness.tokensFor(d, user.id, clientId);
   };
-
-  let current: BrokerDeps | undefined;
-  beforeAll(async () => {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    server.on('request', (req, res) => {
-      if (current) createBrokerApp(current, ['token'])(req, res);
-    });
-  });
-  afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await store.close();
-  });
-
-  const refresh = async (clientId: string, refreshToken: string) => {
-    const reply = await fetch(`${base}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
-    });
-    return { status: reply.status, body: (await reply.json()) as Record<string, unknown> };
-  };
-  const userinfo = async (accessToken: string) => (await fetch(`${base}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
+  const refresh = (clientId: string, refreshToken: string) => harness.refresh(clientId, refreshToken);
+  const userinfo = async (accessToken: string) => (await harness.userinfo(accessToken)).status;
   /** demo-backend introspects one of its own tokens. */
   const introspect = async (token: string) => {
-    const reply = await fetch(`${base}/token/introspection`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('demo-backend:demo-backend-secret-not-for-production').toString('base64')}` },
-      body: new URLSearchParams({ token }),
-    });
+    const reply = await harness.introspect(BACKEND, token);
     expect(reply.status).toBe(200);
-    return (await reply.json()) as { active: boolean; sub?: string };
+    return reply.body as { active: boolean; sub?: string };
   };
 
   it('a Globex user’s tokens work while Globex is configured, and stop when it is not', async () => {
-    current = await deps(first);
+    let current: BrokerDeps = await harness.use(first);
     const viaShared = await tokensOf(current, 'shared-native');
     const viaGlobexApp = await tokensOf(current, 'globex-native');
     const renewed = await refresh('shared-native', viaShared.refreshToken);
@@ -276,7 +234,7 @@ describe('the broker after a tenant and a client are taken out of the configurat
     expect(await introspect(viaBackend.refreshToken)).toMatchObject({ active: true });
 
     // The next start: Globex and its app are gone from the file; the shared app allows Acme only.
-    current = await deps(second);
+    current = await harness.use(second);
     expect(await store.get(keys.tenant('globex'))).toBeNull();
     expect(await store.get(keys.client('globex-native'))).toBeNull();
     const refused = await refresh('shared-native', String(renewed.body['refresh_token']));
@@ -291,7 +249,7 @@ describe('the broker after a tenant and a client are taken out of the configurat
 
   it('a user of a tenant that is configured but not allowed by the client gets nothing either', async () => {
     // Globex configured, but the shared app allows Acme only.
-    current = await deps({ ...first, clients: [...demo.clients, { ...shared, allowedTenants: ['acme'] }, globexOnly] });
+    const current = await harness.use({ ...first, clients: [...demo.clients, { ...shared, allowedTenants: ['acme'] }, globexOnly] });
     const tokens = await tokensOf(current, 'shared-native');
     expect(await refresh('shared-native', tokens.refreshToken)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(await userinfo(tokens.accessToken)).toBe(401);

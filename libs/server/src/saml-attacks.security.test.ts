@@ -110,6 +110,8 @@ interface Login {
   relayState: string;
   acsUrl: string;
   spEntityId: string;
+  /** The AuthnRequest asked the IdP to authenticate again. */
+  forceAuthn: boolean;
 }
 
 /** Codes a losing post of a concurrent race may get (which one depends on where it loses). */
@@ -187,9 +189,9 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
   const acsUrl = (connection: ConnectionId): string => `${issuer}/saml/${connection}/acs`;
 
   /** Start a login for `connection` through the portal, up to the redirect to the IdP. */
-  async function startLogin(connection: ConnectionId): Promise<Login> {
+  async function startLogin(connection: ConnectionId, params: Record<string, string> = {}): Promise<Login> {
     const browser = new TestBrowser();
-    const start = await browser.get(authorizeUrl(issuer, CLIENT, { tenant: TENANT, idp_hint: connection }));
+    const start = await browser.get(authorizeUrl(issuer, CLIENT, { tenant: TENANT, idp_hint: connection, ...params }));
     const toIdp = await browser.follow(start, (location) => location.startsWith(IDP.ssoUrl));
     expect(toIdp.status, toIdp.body).toBe(302);
     const request = parseRedirectAuthnRequest(toIdp.location ?? '');
@@ -197,7 +199,7 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
     expect(request.acsUrl).toBe(sp.acsUrl);
     expect(request.issuer).toBe(sp.spEntityId);
     if (!request.relayState) throw new Error('the AuthnRequest redirect carries no RelayState');
-    return { browser, connection, requestId: request.id, relayState: request.relayState, ...sp };
+    return { browser, connection, requestId: request.id, relayState: request.relayState, forceAuthn: /\sForceAuthn="true"/.test(request.xml), ...sp };
   }
 
   /** What the IdP would answer to this login (the connection's mode), with `overrides`. */
@@ -885,4 +887,44 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       signing: { key: IDP_KEY },
     };
   }
+
+  describe('what an accepted assertion gives the login (not attacks: the rules after validation)', () => {
+    /** The login result an accepted response leaves for the portal (the ACS's redirect names it). */
+    const loginResult = async (accepted: Page): Promise<{ authTime: number }> => {
+      const resultId = new URL(accepted.location ?? '').searchParams.get('result') ?? '';
+      return JSON.parse((await admin?.get(`${prefix}login:res:${resultId}`)) ?? '{}') as { authTime: number };
+    };
+    /** Post a response the IdP signed and that passes validation, but that the login refuses. */
+    const expectLoginRefused = async (login: Login, samlResponse: string, code: string): Promise<void> => {
+      const page = await postToAcs(login, samlResponse);
+      expect(page.status, page.body.slice(0, 300)).toBe(400);
+      const reference = page.headers.get('x-request-id');
+      expect(lines.find((line) => line.requestId === reference && line.msg === `rejected: ${code}`)).toBeDefined();
+    };
+
+    it('auth_time is the IdP’s AuthnInstant, not the time the response arrived', async () => {
+      const login = await startLogin(CONNECTIONS.assertion);
+      expect(login.forceAuthn).toBe(false);
+      // An IdP session two hours old: the assertion is fresh, the authentication is not.
+      const accepted = await expectAccepted(login, (await responseFor(login, { times: { authnInstant: -7200 } })).base64);
+      const { authTime } = await loginResult(accepted);
+      expect(Math.abs(authTime - (Math.floor(Date.now() / 1000) - 7200))).toBeLessThanOrEqual(5);
+    });
+
+    it('prompt=login and max_age send ForceAuthn, and then an AuthnInstant from before the request is refused (saml.authn_not_fresh)', async () => {
+      const variants: Record<string, string>[] = [{ prompt: 'login' }, { max_age: '60' }];
+      for (const params of variants) {
+        const login = await startLogin(CONNECTIONS.assertion, params);
+        expect(login.forceAuthn, JSON.stringify(params)).toBe(true);
+        await refusedThenLegitimate(login, (await responseFor(login, { times: { authnInstant: -600 } })).base64, 'saml.authn_not_fresh');
+      }
+    });
+
+    it('a transient NameID as the user ID is refused (saml.nameid_transient); a user ID over 256 characters too', async () => {
+      const transient = await startLogin(CONNECTIONS.assertion);
+      await expectLoginRefused(transient, (await responseFor(transient, { nameIdFormat: NAMEID_FORMAT.transient, nameId: '_7f3c9a1e' })).base64, 'saml.nameid_transient');
+      const long = await startLogin(CONNECTIONS.assertion);
+      await expectLoginRefused(long, (await responseFor(long, { nameIdFormat: NAMEID_FORMAT.persistent, nameId: 'x'.repeat(257) })).base64, 'saml.user_id_too_long');
+    });
+  });
 });
