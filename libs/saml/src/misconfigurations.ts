@@ -234,7 +234,7 @@ export const SAML_MISCONFIGURATIONS: Readonly<Record<string, Explanation>> = {
   'saml.user_id_too_long': {
     category: 'missing_claim',
     problem: 'The user ID the IdP sent is longer than the broker keeps (maxLength characters).',
-    fix: 'Send a shorter, stable user ID (a persistent NameID, an email or UPN, an object id).',
+    fix: "In the IdP, send a shorter, stable user ID (a persistent NameID, an email or UPN, an object id), or set the connection's userIdAttribute to an attribute that holds one.",
   },
   'saml.user_id_missing': {
     category: 'missing_claim',
