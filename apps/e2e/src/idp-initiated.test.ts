@@ -188,6 +188,20 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     expect(record.accounts).toEqual(['acme-eu']);
   });
 
+  it('two login links opened in one browser: the first one still completes there', async () => {
+    const cluster = handle.cluster();
+    const journey = new Journey(cluster);
+    const first = await journey.get(`${cluster.issuer}/login/sso?orgExternalId=acme-org&client_id=demo-native`);
+    const firstForm = await toIdpLoginForm(journey, first, 'acme-dev-idp', cluster.idpUrl);
+    // A second link (another tab, or a second click) before the first is done.
+    const second = await journey.get(`${cluster.issuer}/login/sso?orgExternalId=acme-org&client_id=demo-native`);
+    await toIdpLoginForm(journey, second, 'acme-dev-idp', cluster.idpUrl);
+    const { acs } = await signInAtIdp(journey, firstForm, BOB, 'acme-dev-idp');
+    await landAtApp(journey, acs, BOB.email);
+    const { claims } = await appCompletesWithoutIdp(journey, 'demo-native', BOB.email);
+    expect(claims).toMatchObject({ tenant: 'acme', email: BOB.email });
+  });
+
   it('a login link’s IdP response posted by another browser (login CSRF) signs nobody in there', async () => {
     const cluster = handle.cluster();
     // Bob starts a link in his own browser and keeps the IdP's auto-POST form instead of sending it.

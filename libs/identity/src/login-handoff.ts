@@ -83,9 +83,12 @@ export const LOGIN_LINK_COOKIE = 'broker_login_link';
 
 const bindingOf = (secret: string): string => createHash('sha256').update(secret).digest('base64url');
 
-/** A fresh secret for a browser's LOGIN_LINK_COOKIE, and the binding (its SHA-256) kept with the login. */
-export function newBrowserBinding(): { secret: string; binding: string } {
-  const secret = opaqueId();
+/**
+ * The secret for a browser's LOGIN_LINK_COOKIE (the one it already holds, when well-formed, else a
+ * fresh one), and the binding (its SHA-256) kept with the login.
+ */
+export function newBrowserBinding(current?: string): { secret: string; binding: string } {
+  const secret = current !== undefined && isOpaqueId(current) ? current : opaqueId();
   return { secret, binding: bindingOf(secret) };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore, type Store } from '@broker/store';
-import { createUserRepository, type AssertedIdentity, type LoginOutcome, type User } from './users.ts';
+import { createUserRepository, emailSource, type AssertedIdentity, type LoginOutcome, type User } from './users.ts';
 
 const alice: AssertedIdentity = {
   tenantId: 'acme',
@@ -84,6 +84,20 @@ describe('users', () => {
     expect(userOf(await users.recordLogin(alice, jit)).user.role).toBe('auditor');
     // A connection that maps one decides: nothing sent is the default role.
     expect(userOf(await users.recordLogin(aliceWithProfile(undefined), jit)).user.role).toBe('member');
+  });
+
+  it('a provisioned address has no source connection, also after logins that send none', async () => {
+    const users = createUserRepository(createMemoryStore());
+    const provisioned = await users.provision({ tenantId: 'acme', userIdType: 'federationId', userId: 'alice@acme.test', email: 'alice@acme.test', role: 'member' });
+    expect(provisioned.emailConnectionId).toBeNull();
+    expect(emailSource(provisioned)).toBeNull();
+    const after = userOf(await users.recordLogin({ ...alice, email: undefined }, jit)).user;
+    expect(after).toMatchObject({ email: 'alice@acme.test', emailConnectionId: null });
+    // A record from before the field existed: the connection last used stands in.
+    expect(emailSource({ ...after, emailConnectionId: undefined })).toBeUndefined();
+    const legacy: User = { ...after };
+    delete legacy.emailConnectionId;
+    expect(emailSource(legacy)).toBe('acme-dev-idp');
   });
 
   it('records which connection gave the email: another connection that sends none does not become its source', async () => {

@@ -23,9 +23,10 @@ export interface User {
   connectionId?: string | undefined;
   /**
    * The connection whose assertion gave the current `email` (its policy says whether the address
-   * is verified); undefined when it came from elsewhere (provisioned).
+   * is verified); null when no connection did (provisioned). Absent in records written before it
+   * existed: then the connection last used stands in.
    */
-  emailConnectionId?: string | undefined;
+  emailConnectionId?: string | null | undefined;
   createdAt: string;
   updatedAt: string;
   lastLoginAt?: string | undefined;
@@ -90,6 +91,12 @@ export interface UserRepository {
   provision(user: ProvisionedUser): Promise<User>;
 }
 
+/** The connection a stored user's email came from (null: none, e.g. provisioned). */
+export function emailSource(user: User): string | null | undefined {
+  if (user.email === undefined) return undefined;
+  return 'emailConnectionId' in user ? user.emailConnectionId : user.connectionId;
+}
+
 export function createUserRepository(store: Store, now: () => Date = () => new Date()): UserRepository {
   const findById = async (id: string): Promise<User | undefined> => {
     const value = await store.get(keys.user(id));
@@ -148,7 +155,7 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
           accounts: [...accounts],
           connectionId: identity.connectionId,
           // Whose policy decides email_verified: the connection the address came from.
-          emailConnectionId: identity.email !== undefined ? identity.connectionId : (existing?.emailConnectionId ?? (existing?.email === undefined ? undefined : existing.connectionId)),
+          emailConnectionId: identity.email !== undefined ? identity.connectionId : existing === undefined ? undefined : emailSource(existing),
           createdAt: existing?.createdAt ?? at,
           updatedAt: at,
           lastLoginAt: at,
@@ -177,6 +184,8 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
         surname: input.surname,
         role: input.role,
         accounts: input.accounts ?? [],
+        // No connection vouched for a provisioned address.
+        emailConnectionId: null,
         createdAt: at,
         updatedAt: at,
       };

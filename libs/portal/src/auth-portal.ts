@@ -106,9 +106,11 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       res.type('html').send(pickerPage(d.uid, tenant.displayName, tenant.connections.map((c) => ({ id: c.id, name: c.displayName ?? c.id })), tenant.id));
       return;
     }
-    // prompt=login, or a session older than max_age: the IdP must authenticate the person again,
-    // not answer from its own session (ForceAuthn; the ACS then refuses an older AuthnInstant).
-    const forceAuthn = d.prompt.reasons.includes('login_prompt') || d.prompt.reasons.includes('max_age');
+    // prompt=login, or a broker session older than max_age: the IdP must authenticate the person
+    // again, not answer from its own session (ForceAuthn; the ACS then refuses an older
+    // AuthnInstant). oidc-provider also names max_age when there is no session at all; then the
+    // IdP's answer stands, and auth_time (its AuthnInstant) tells the app how old it is.
+    const forceAuthn = d.prompt.reasons.includes('login_prompt') || (d.prompt.reasons.includes('max_age') && d.session?.accountId !== undefined);
     await handoff.saveRequest({ kind: 'interaction', id: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId, ...(forceAuthn ? { forceAuthn } : {}) });
     logger.info({ requestId: req.requestId, uid: d.uid, tenantId: tenant.id, connectionId: connection.id, clientId }, 'login handed to authn-service');
     res.redirect(303, `/saml/${encodeURIComponent(connection.id)}/login?interaction=${encodeURIComponent(d.uid)}`);
@@ -140,8 +142,8 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const result = await handoff.takePendingLogin(id);
     if (!result || result.clientId !== String(d.params['client_id'])) return undefined;
     if (result.browser !== undefined) {
-      // A login link's: only for the browser that opened the link (used up either way).
-      res.clearCookie(LOGIN_LINK_COOKIE, { path: '/' });
+      // A login link's: only for the browser that opened the link. (The link cookie stays: other
+      // links opened in this browser are bound to the same secret.)
       if (!matchesBrowserBinding(cookieValue(req, LOGIN_LINK_COOKIE), result.browser)) {
         logger.warn({ requestId: req.requestId, uid: d.uid, code: 'login.link_other_browser', clientId: result.clientId }, 'rejected: login.link_other_browser');
         return undefined;
@@ -187,7 +189,8 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const client = await allowedClient(clientId, tenant);
     if (!client.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from a sign-in link.', { clientId });
     const id = handoff.newLinkId();
-    const { secret, binding } = newBrowserBinding();
+    // One secret per browser: a second link opened meanwhile must not break the first.
+    const { secret, binding } = newBrowserBinding(cookieValue(req, LOGIN_LINK_COOKIE));
     await handoff.saveRequest({ kind: 'link', id, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id, browser: binding });
     // The login and then the app's own request must finish in this browser.
     res.cookie(LOGIN_LINK_COOKIE, secret, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, path: '/', maxAge: (deps.loginTtlSeconds + PENDING_LOGIN_TTL_SECONDS) * 1000 });

@@ -8,6 +8,7 @@ import {
   createLoginHandoff,
   createUserRepository,
   emailDomain,
+  emailSource,
   type ClientRegistry,
   type Directory,
   type LoginHandoff,
@@ -75,12 +76,12 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
       if (!user || !tenant) return undefined;
       const name = [user.givenName, user.surname].filter(Boolean).join(' ') || undefined;
       // Verified only when the connection the address came from says the IdP's directory verifies
-      // addresses, and the address is in one of the tenant's own email domains: an IdP vouches for
-      // its organization's addresses, not for whatever address a user typed into a profile.
-      const source = user.email === undefined ? undefined : (user.emailConnectionId ?? user.connectionId);
+      // addresses, and, for a tenant that lists its email domains, the address is in one of them:
+      // an IdP vouches for its organization's addresses, not for one a user typed into a profile.
+      const source = emailSource(user);
       const domain = user.email === undefined ? undefined : emailDomain(user.email);
-      const emailVerified =
-        source !== undefined && domain !== undefined && tenant.emailDomains.includes(domain) && tenant.connections.find((c) => c.id === source)?.emailVerified === true;
+      const ownDomain = tenant.emailDomains.length === 0 || (domain !== undefined && tenant.emailDomains.includes(domain));
+      const emailVerified = typeof source === 'string' && ownDomain && tenant.connections.find((c) => c.id === source)?.emailVerified === true;
       return {
         sub: user.id,
         email: user.email,

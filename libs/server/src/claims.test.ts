@@ -88,6 +88,26 @@ describe('claims at userinfo', () => {
     expect(await claims(after.id)).toMatchObject({ email: 'dave@acme.test', email_verified: true });
   });
 
+  it('a provisioned address is not verified, not even after a login through the verifying connection that sends none', async () => {
+    const id = person();
+    const provisioned = await deps.users.provision({ tenantId: 'acme', userIdType: 'federationId', userId: id, email: 'erin@acme.test', role: 'member' });
+    expect(await claims(provisioned.id)).toMatchObject({ email: 'erin@acme.test', email_verified: false });
+    await login(id, 'acme-verified');
+    const after = await login(id, 'acme-verified');
+    expect(await claims(after.id)).toMatchObject({ email: 'erin@acme.test', email_verified: false });
+  });
+
+  it('a tenant without emailDomains: the connection’s policy alone decides', async () => {
+    const noDomains = await harness.use({ ...config, tenants: config.tenants.map((t) => ({ ...t, emailDomains: [] })) });
+    try {
+      const user = await login(person(), 'acme-verified', { email: 'fred@anywhere.example' });
+      const { accessToken } = await harness.tokensFor(noDomains, user.id, CLIENT);
+      expect((await harness.userinfo(accessToken)).body).toMatchObject({ email: 'fred@anywhere.example', email_verified: true });
+    } finally {
+      deps = await harness.use(config);
+    }
+  });
+
   it('a role the IdP stopped asserting is gone at the next login', async () => {
     const id = person();
     const admin = await login(id, 'acme-verified', { accessProfile: 'admin' });

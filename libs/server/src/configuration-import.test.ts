@@ -154,6 +154,18 @@ function describeImport(kind: string, open: () => Promise<{ store: Store; close:
       expect(await store.get(keys.configManifest())).toBe(manifest);
     });
 
+    it('imports of two files at once end as one whole file: the manifest and the store agree', async () => {
+      const withoutGlobex: ResolvedConfig = { ...before, tenants: demo.tenants, clients: demo.clients };
+      for (let round = 0; round < 10; round++) {
+        await Promise.all([applyConfiguration(store, round % 2 ? before : withoutGlobex), applyConfiguration(store, round % 2 ? withoutGlobex : before)]);
+        const manifest = JSON.parse((await store.get(keys.configManifest())) ?? '[]') as string[];
+        for (const key of manifest) expect(await store.get(key), `${key} (round ${round})`).not.toBeNull();
+        // Globex is there exactly when the manifest says so, with its indexes.
+        const hasGlobex = manifest.includes(keys.tenant('globex'));
+        for (const key of [keys.tenant('globex'), keys.tenantByDomain('globex.test'), keys.client('globex-spa')]) expect((await store.get(key)) !== null, `${key} (round ${round})`).toBe(hasGlobex);
+      }
+    });
+
     it('a manifest that is not a list of keys removes nothing and is replaced', async () => {
       await store.set(keys.configManifest(), '{"not":"a list"}');
       await store.set(keys.client('kept'), '{}');

@@ -41,7 +41,8 @@ export interface ConfigurationImport {
  * every problem named) and changes nothing.
  *
  * Each process runs it at start; the configuration of the process that started last is the one in
- * force. Other processes see a change within `cache.directoryTtlSeconds`.
+ * force (concurrent imports end as one whole file, not a mix). Other processes see a change within
+ * `cache.directoryTtlSeconds`.
  */
 export async function applyConfiguration(store: Store, config: Pick<ResolvedConfig, 'tenants' | 'clients' | 'development'>): Promise<ConfigurationImport> {
   const clients = config.clients.map(clientRecordFromConfig);
@@ -50,12 +51,19 @@ export async function applyConfiguration(store: Store, config: Pick<ResolvedConf
     if (problems.length) throw new ClientRuleError(client.clientId, problems);
   }
   const entries = [...config.tenants.flatMap(tenantEntries), ...clients.flatMap(clientEntries)];
-  await Promise.all(entries.map(([key, value]) => store.set(key, value)));
   const current = new Set(entries.map(([key]) => key));
-  const removed = manifestKeys(await store.get(keys.configManifest())).filter((key) => !current.has(key));
-  if (removed.length) await store.delete(...removed);
-  await store.set(keys.configManifest(), JSON.stringify([...current].sort()));
-  return { written: entries.length, removed };
+  const manifest = JSON.stringify([...current].sort());
+  // The manifest is replaced only over the one this import read: when another process imported
+  // meanwhile (it may have deleted some of these keys, or written keys this file lacks), this
+  // import starts again from the manifest that one left, so the store ends as one whole file.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await Promise.all(entries.map(([key, value]) => store.set(key, value)));
+    const previous = await store.get(keys.configManifest());
+    const removed = manifestKeys(previous).filter((key) => !current.has(key));
+    if (removed.length) await store.delete(...removed);
+    if (await store.compareAndSet(keys.configManifest(), previous, manifest)) return { written: entries.length, removed };
+  }
+  throw new Error('configuration import: other processes kept importing at the same time (5 attempts)');
 }
 
 /** The keys of a stored manifest; a manifest that is not a list of keys counts as none. */
