@@ -78,6 +78,39 @@ describe('loadConfigFile', () => {
       expect(error.message).toMatch(/not valid YAML/);
     });
 
+    it('says where a YAML or JSON syntax error is without quoting the file (a secret may be on that line)', async () => {
+      const yamlPath = join(dir, 'secret-line.yaml');
+      await writeFile(yamlPath, 'issuer: https://login.example.test\nclients:\n  - clientId: app\n    clientSecret: @Zq8kP2vR9xW4mT7\n');
+      const yamlError = configErrorOf(() => loadConfigFile(yamlPath)).message;
+      expect(yamlError).toMatch(/not valid YAML: .+ \(at line 4, column 19\)$/);
+      expect(yamlError).not.toContain('Zq8kP2vR9xW4mT7');
+      const jsonPath = join(dir, 'secret-line.json');
+      await writeFile(jsonPath, '{"issuer": "https://login.example.test", "clients": [{"clientId": "app", "clientSecret": Zq8kP2vR9xW4mT7}]}');
+      const jsonError = configErrorOf(() => loadConfigFile(jsonPath)).message;
+      expect(jsonError).toMatch(/not valid JSON/);
+      expect(jsonError).not.toContain('Zq8kP2vR9xW4mT7');
+    });
+
+    it('checks an SP key pair: a certificate that belongs to the key, and only the certificate is kept (it is published)', async () => {
+      const keys = new URL('../../testing/fixtures/keys/', import.meta.url);
+      const key = readFileSync(new URL('sp-signing.key.pem', keys), 'utf8');
+      const cert = readFileSync(new URL('sp-signing.cert.pem', keys), 'utf8');
+      const otherCert = readFileSync(new URL('sp-encryption.cert.pem', keys), 'utf8');
+      const withPair = (privateKey: string, certificate: string) => {
+        const raw = demoRaw();
+        at(at(raw.tenants, 0).connections, 0)['sp'] = { signing: { privateKey, certificate } };
+        return parse(raw);
+      };
+      // One PEM file with the key and the certificate, given for both fields: the key is not kept as the certificate.
+      const combined = `${key}\n${cert}`;
+      const resolved = at(at(withPair(combined, combined).tenants, 0).connections, 0).sp.signing;
+      expect(resolved?.certificate).toContain('BEGIN CERTIFICATE');
+      expect(resolved?.certificate).not.toContain('PRIVATE KEY');
+      // The two fields swapped, or a certificate of another key: refused, naming the field.
+      expect(configErrorOf(() => withPair(cert, key)).message).toMatch(/tenants\.0\.connections\.0\.sp\.signing\.certificate: not a PEM certificate/);
+      expect(configErrorOf(() => withPair(key, otherCert)).message).toMatch(/tenants\.0\.connections\.0\.sp\.signing: the certificate does not belong to the private key/);
+    });
+
     it('reads JSON and resolves relative files against the file, not the working directory', async () => {
       await writeFile(join(dir, 'cookie-key'), 'from-a-file\n');
       const raw = demoRaw();

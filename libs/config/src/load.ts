@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -79,7 +80,12 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): Resolve
   try {
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new ConfigError(`configuration file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+    // Only the parser's first line and the position: its code frame (YAML) or snippet (JSON)
+    // would quote the file, secrets included, into the logs.
+    const message = (error as Error).message;
+    const where = /line \d+,? column \d+|position \d+/.exec(message)?.[0];
+    const what = path.endsWith('.json') ? 'JSON' : `YAML: ${(message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/"[^"]*"/g, '"…"')}`;
+    throw new ConfigError(`configuration file ${path} is not valid ${what}${where ? ` (at ${where})` : ''}`);
   }
   return parseConfig(raw, { ...options, baseDir: dirname(resolve(path)), source: path });
 }
@@ -123,11 +129,13 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
       connections: tenant.connections.map((connection, c) => {
         const field = `tenants.${t}.connections.${c}.idp`;
         const { metadataFile, metadataXml, certificates, ...idp } = connection.idp;
-        const keyPair = (pair: { privateKey: SecretSource; certificate: string | { file: string } } | undefined, name: string): KeyPair | undefined =>
-          pair && {
-            privateKey: secret(pair.privateKey, `tenants.${t}.connections.${c}.sp.${name}.privateKey`),
-            certificate: typeof pair.certificate === 'string' ? pair.certificate : readFile(pair.certificate.file, `tenants.${t}.connections.${c}.sp.${name}.certificate`),
-          };
+        const keyPair = (pair: { privateKey: SecretSource; certificate: string | { file: string } } | undefined, name: string): KeyPair | undefined => {
+          if (!pair) return undefined;
+          const base = `tenants.${t}.connections.${c}.sp.${name}`;
+          const privateKey = secret(pair.privateKey, `${base}.privateKey`);
+          const certificate = typeof pair.certificate === 'string' ? pair.certificate : readFile(pair.certificate.file, `${base}.certificate`);
+          return { privateKey, certificate: checkedKeyPairCertificate(privateKey, certificate, base) };
+        };
         return {
           ...connection,
           sp: { signing: keyPair(connection.sp.signing, 'signing'), encryption: keyPair(connection.sp.encryption, 'encryption') },
@@ -145,6 +153,30 @@ export function parseConfig(raw: unknown, options: LoadOptions & { baseDir: stri
       clientSecret: client.clientSecret && secret(client.clientSecret, `clients.${i}.clientSecret`),
     })),
   };
+}
+
+/**
+ * The certificate of an SP key pair, checked: a PEM certificate (only its CERTIFICATE block is
+ * kept, since it is published in the SP metadata: a file holding the key too, or the two fields
+ * swapped, must never publish the private key) that belongs to the private key.
+ */
+function checkedKeyPairCertificate(privateKey: string, certificate: string, field: string): string {
+  const block = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/.exec(certificate)?.[0];
+  if (!block) throw new ConfigError(`${field}.certificate: not a PEM certificate (no BEGIN CERTIFICATE block)`);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(block);
+  } catch {
+    throw new ConfigError(`${field}.certificate: not a valid X.509 certificate`);
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(privateKey);
+  } catch {
+    throw new ConfigError(`${field}.privateKey: not a valid private key (PEM)`);
+  }
+  if (!x509.checkPrivateKey(key)) throw new ConfigError(`${field}: the certificate does not belong to the private key`);
+  return `${block}\n`;
 }
 
 /**
