@@ -91,7 +91,7 @@ describe('loadConfigFile', () => {
       expect(jsonError).not.toContain('Zq8kP2vR9xW4mT7');
     });
 
-    it('checks an SP key pair: a certificate that belongs to the key, and only the certificate is kept (it is published)', async () => {
+    it('checks an SP key pair: a certificate that belongs to the key, and only the certificate is kept (it is published)', () => {
       const keys = new URL('../../testing/fixtures/keys/', import.meta.url);
       const key = readFileSync(new URL('sp-signing.key.pem', keys), 'utf8');
       const cert = readFileSync(new URL('sp-signing.cert.pem', keys), 'utf8');
