@@ -56,7 +56,7 @@ export function useSplitCluster(options: ClusterOptions = {}): ClusterHandle {
   afterAll(async () => {
     await cluster?.stop();
     if (admin) {
-      await deleteByPrefix(admin, keyPrefix);
+      await redisTestSupport.deleteKeysUnder(admin, keyPrefix);
       await admin.quit();
     }
   }, 30_000);
@@ -83,12 +83,6 @@ async function scanAll(redis: Redis, match: string): Promise<string[]> {
     cursor = next;
   } while (cursor !== '0');
   return found;
-}
-
-/** SCAN + DEL, never KEYS: KEYS blocks a shared server. */
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
-  const keys = await scanAll(redis, `${prefix}*`);
-  for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
 }
 
 /**

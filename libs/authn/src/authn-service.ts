@@ -115,9 +115,12 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       throw badRequest('login.connection_mismatch', 'This sign-in link is not valid.', { expected: request.connectionId, got: connection.id });
     }
     const requestId = serviceProvider.newRequestId();
-    const relayState = await handoff.createRelayState({ ...request, requestId, requestedAt: Date.now() });
-    logger.info({ requestId: req.requestId, kind, id, connectionId: connection.id, authnRequestId: requestId, forceAuthn: request.forceAuthn === true }, 'sending AuthnRequest');
-    await serviceProvider.sendToIdp(req, res, { connection, requestId, relayState, forceAuthn: request.forceAuthn === true });
+    // A fresh authentication: the app asked for one (prompt=login, max_age) or the connection
+    // always does. The RelayState records what was asked, for the ACS to hold the IdP to it.
+    const forceAuthn = request.forceAuthn === true || connection.authnRequest.forceAuthn;
+    const relayState = await handoff.createRelayState({ ...request, forceAuthn, requestId, requestedAt: Date.now() });
+    logger.info({ requestId: req.requestId, kind, id, connectionId: connection.id, authnRequestId: requestId, forceAuthn }, 'sending AuthnRequest');
+    await serviceProvider.sendToIdp(req, res, { connection, requestId, relayState, forceAuthn });
   });
 
   router.post('/saml/:connectionId/acs', form, async (req: Request, res: Response) => {
@@ -137,10 +140,8 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
       const involved = (await directory.connection(relay.connectionId)) ? [connection.id, relay.connectionId] : [connection.id];
       throw await refused(req, involved, 'saml.relay_state_mismatch', { expected: relay.connectionId, got: connection.id });
     }
-    // A request that asked for a fresh authentication (the app's prompt=login or max_age, or the
-    // connection's forceAuthn) takes only an authentication made after it.
-    const forced = relay.forceAuthn === true || connection.authnRequest.forceAuthn;
-    const assertion = await validate(req, connection, { expectedRequestId: relay.requestId, authenticatedSinceMs: forced ? relay.requestedAt : undefined });
+    // A request that asked for a fresh authentication takes only an authentication made after it.
+    const assertion = await validate(req, connection, { expectedRequestId: relay.requestId, authenticatedSinceMs: relay.forceAuthn === true ? relay.requestedAt : undefined });
     // Consume the RelayState atomically so two concurrent posts of one response cannot both log in
     // (the request ID is already used up; this keeps the RelayState single use on its own terms).
     if (!(await handoff.takeRelayState(relayState))) throw await refused(req, [connection.id], 'saml.relay_state_reused', { connectionId: connection.id });

@@ -21,26 +21,17 @@ export function emailDomain(email: string): string | undefined {
   return /^[a-z0-9.-]+\.[a-z]{2,}$/.test(domain) ? domain : undefined;
 }
 
-/** The directory with the writes that go through it. */
-export interface DirectoryStore extends Directory {
-  /**
-   * Import tenants (see importTenants) and forget this directory's cached reads, so that its next
-   * reads see the import.
-   */
-  importTenants(tenants: readonly ResolvedTenant[]): Promise<void>;
-}
-
 export interface DirectoryOptions {
   /**
    * How long a record read from the store is reused by this directory, in ms (default 0: every
-   * lookup reads the store). Writes through `importTenants` of this directory are seen at once;
-   * writes by other processes (or by the free function importTenants) after at most this long.
+   * lookup reads the store). Writes (the configuration import at start, other processes) are
+   * seen after at most this long.
    */
   cacheTtlMs?: number;
 }
 
 /** The directory over the store. */
-export function createDirectory(store: Store, options: DirectoryOptions = {}): DirectoryStore {
+export function createDirectory(store: Store, options: DirectoryOptions = {}): Directory {
   const cache = createReadCache({ ttlMs: options.cacheTtlMs ?? 0 });
   const read = (key: string): Promise<string | null> => cache.read(key, () => store.get(key));
   const tenant = async (tenantId: string): Promise<ResolvedTenant | undefined> => {
@@ -63,14 +54,6 @@ export function createDirectory(store: Store, options: DirectoryOptions = {}): D
       const connection = found?.connections.find((c) => c.id === connectionId);
       return found && connection ? { tenant: found, connection } : undefined;
     },
-    async importTenants(tenants) {
-      try {
-        await importTenants(store, tenants);
-      } finally {
-        // Also after a failed import: some of it may have been written.
-        cache.clear();
-      }
-    },
   };
 }
 
@@ -89,10 +72,10 @@ export function tenantEntries(tenant: ResolvedTenant): Array<[string, string]> {
 }
 
 /**
- * Write tenants with their indexes into the store (create or replace). Entries of earlier
- * versions that these no longer have are left: the configuration import
- * (`applyConfiguration` in @broker/server) removes those. A directory's own `importTenants` also
- * forgets its cached reads; this one does not know of any directory.
+ * Write tenants with their indexes into the store (create or replace), for tests and tools.
+ * Entries of earlier versions that these no longer have are left: the broker applies its
+ * configuration with `applyConfiguration` (@broker/server), which removes those. Directories
+ * already reading see the write after their cache TTL.
  */
 export async function importTenants(store: Store, tenants: readonly ResolvedTenant[]): Promise<void> {
   await Promise.all(tenants.flatMap(tenantEntries).map(([key, value]) => store.set(key, value)));

@@ -1,8 +1,8 @@
 export { createDirectory, emailDomain, importTenants, tenantEntries } from './directory.ts';
-export type { Directory, DirectoryOptions, DirectoryStore } from './directory.ts';
+export type { Directory, DirectoryOptions } from './directory.ts';
 export { createUserRepository, emailSource } from './users.ts';
 export type { User, UserRepository, AssertedIdentity, LoginPolicy, LoginOutcome, ProvisionedUser, UserIdType } from './users.ts';
-export { createLoginHandoff, isOpaqueId, LOGIN_LINK_COOKIE, matchesBrowserBinding, newBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS } from './login-handoff.ts';
+export { browserBinding, createLoginHandoff, isOpaqueId, LOGIN_LINK_COOKIE, matchesBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS } from './login-handoff.ts';
 export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './login-handoff.ts';
 export { redirectUriProblem, redirectUriProblems, corsOriginProblem } from './client-rules.ts';
 export type { ClientKind, RedirectRuleOptions } from './client-rules.ts';

@@ -15,11 +15,14 @@ export interface LoginRequest {
   /** The tenant account the login is for (login links), recorded on the user. */
   account?: string | undefined;
   /**
-   * Login links: the binding (newBrowserBinding) of the browser that opened the link. Its pending
+   * Login links: the binding (browserBinding) of the browser that opened the link. Its pending
    * login is only for a browser holding the matching LOGIN_LINK_COOKIE.
    */
   browser?: string | undefined;
-  /** The app asked for a fresh authentication (prompt=login, or max_age exceeded): ForceAuthn. */
+  /**
+   * A fresh authentication was asked for (ForceAuthn): by the app (prompt=login, max_age over an
+   * older session) in a login request; in a RelayState, also by the connection's settings.
+   */
   forceAuthn?: boolean | undefined;
 }
 
@@ -87,7 +90,7 @@ const bindingOf = (secret: string): string => createHash('sha256').update(secret
  * The secret for a browser's LOGIN_LINK_COOKIE (the one it already holds, when well-formed, else a
  * fresh one), and the binding (its SHA-256) kept with the login.
  */
-export function newBrowserBinding(current?: string): { secret: string; binding: string } {
+export function browserBinding(current?: string): { secret: string; binding: string } {
   const secret = current !== undefined && isOpaqueId(current) ? current : opaqueId();
   return { secret, binding: bindingOf(secret) };
 }

@@ -25,26 +25,13 @@ const userOf = (outcome: LoginOutcome): { user: User; created: boolean } => {
 /** A store whose reads and writes yield first, so concurrent logins really interleave. */
 function interleavingStore(): Store {
   const store = createMemoryStore();
-  const pause = () => new Promise((r) => setTimeout(r, Math.random() * 5));
-  return {
-    ...store,
-    get: async (...args) => {
-      await pause();
-      return store.get(...args);
-    },
-    set: async (...args) => {
-      await pause();
-      return store.set(...args);
-    },
-    setIfAbsent: async (...args) => {
-      await pause();
-      return store.setIfAbsent(...args);
-    },
-    compareAndSet: async (...args) => {
-      await pause();
-      return store.compareAndSet(...args);
-    },
-  };
+  const paused =
+    <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+      return operation(...args);
+    };
+  return { ...store, get: paused(store.get), set: paused(store.set), setIfAbsent: paused(store.setIfAbsent), compareAndSet: paused(store.compareAndSet) };
 }
 
 describe('users', () => {

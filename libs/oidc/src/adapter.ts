@@ -60,8 +60,9 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
       const ttl = expiresIn === undefined ? {} : { ttlSeconds: Math.max(1, Math.ceil(expiresIn)) };
       const key = this.key(id);
       // The instance and its indexes are written at once: one socket write and one round trip
-      // to Redis (the Redis store sends a tick's commands together). They are sent in this order, but nothing makes them all-or-nothing: a failed write
-      // of the instance can leave its indexes behind. Readers of the indexes (findByUid,
+      // to Redis (the Redis store sends a tick's commands together). They are sent in this order,
+      // but nothing makes them all-or-nothing: a failed write of the instance can leave its
+      // indexes behind. Readers of the indexes (findByUid,
       // endSessionsOf, revokeGrant) cope with a missing instance, and the indexes expire.
       const writes: Promise<unknown>[] = [store.set(key, JSON.stringify(payload), ttl)];
       if (GRANTABLE.has(this.model) && payload.grantId) {

@@ -8,6 +8,7 @@ import { renderErrorPage } from '@broker/http';
 import { createStoreAdapter } from './adapter.ts';
 import { clientMetadata } from './client-metadata.ts';
 import { createCookieSigner } from './cookie-keys.ts';
+import { currentRequest } from './request-reads.ts';
 import type { SigningJwks } from './signing-keys.ts';
 
 /** Claims the broker can state about a user. */
@@ -319,7 +320,6 @@ export function createProvider(deps: ProviderDeps): Provider {
  * AsyncLocalStorage); outside one (e.g. the portal's own routes) nothing is kept.
  */
 const sessionsByRequest = new WeakMap<object, Map<string, Promise<AdapterPayload | undefined>>>();
-const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
 const forgetSessions = (): void => {
   const ctx = currentRequest();
   if (ctx !== undefined) sessionsByRequest.delete(ctx);

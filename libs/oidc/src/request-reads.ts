@@ -13,7 +13,7 @@ export interface PrefetchingStore extends Store {
 }
 
 /** The oidc-provider request under way (its koa context, from Provider.ctx), if any. */
-const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
+export const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
 
 /**
  * `store` with request-scoped prefetching. A prefetched value is used at most once, and only by

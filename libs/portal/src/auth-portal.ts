@@ -1,7 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedTenant } from '@broker/config';
 import { BrokerError, badRequest, notFound } from '@broker/http';
-import { LOGIN_LINK_COOKIE, matchesBrowserBinding, newBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
+import { browserBinding, LOGIN_LINK_COOKIE, matchesBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
 import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
 import { consentPage, discoveryPage, pickerPage } from './pages.ts';
@@ -190,7 +190,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     if (!client.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from a sign-in link.', { clientId });
     const id = handoff.newLinkId();
     // One secret per browser: a second link opened meanwhile must not break the first.
-    const { secret, binding } = newBrowserBinding(cookieValue(req, LOGIN_LINK_COOKIE));
+    const { secret, binding } = browserBinding(cookieValue(req, LOGIN_LINK_COOKIE));
     await handoff.saveRequest({ kind: 'link', id, tenantId: tenant.id, connectionId: connection.id, clientId, account: account?.id, browser: binding });
     // The login and then the app's own request must finish in this browser.
     res.cookie(LOGIN_LINK_COOKIE, secret, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, path: '/', maxAge: (deps.loginTtlSeconds + PENDING_LOGIN_TTL_SECONDS) * 1000 });

@@ -113,7 +113,7 @@ interface PendingCall {
   requestId?: string;
   /** Options for Single Logout: sign with the SP key whenever there is one; always deflate (Redirect). */
   logout?: boolean;
-  /** Ask the IdP to authenticate the person again (prompt=login, max_age), whatever the connection says. */
+  /** Ask the IdP to authenticate the person again; default: the connection's authnRequest.forceAuthn. */
   forceAuthn?: boolean;
 }
 
@@ -182,7 +182,7 @@ export function createSamlServiceProvider(deps: ServiceProviderDeps): SamlServic
       validateInResponseTo: call.requestId !== undefined ? ValidateInResponseTo.always : ValidateInResponseTo.never,
       requestIdExpirationPeriodMs: requestTtl * 1000,
       cacheProvider: cacheProviderFor(connection.id),
-      forceAuthn: request.forceAuthn || call.forceAuthn === true,
+      forceAuthn: call.forceAuthn ?? request.forceAuthn,
       authnRequestBinding: request.binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
       // The HTTP-POST binding carries the request base64-encoded, not deflated (SAML Bindings 3.5.4);
       // node-saml deflates unless told not to.

@@ -6,7 +6,6 @@
 // its users' refresh tokens and access tokens stop working, and a removed client gets no tokens.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, type ResolvedClient, type ResolvedConfig, type ResolvedConnection, type ResolvedTenant } from '@broker/config';
 import { ClientRuleError } from '@broker/identity';
@@ -16,7 +15,7 @@ import type { BrokerDeps } from './broker.ts';
 import { applyConfiguration } from './configuration-import.ts';
 import { startTokenHarness, type TokenHarness } from './test/token-harness.ts';
 
-const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
+const { redisAvailable, redisTestUrl, skipRedisTests, useRedisPrefix } = redisTestSupport;
 const url = redisTestUrl();
 const available = await redisAvailable(url);
 
@@ -182,18 +181,7 @@ describeImport('memory', () => {
 });
 
 describe.skipIf(skipRedisTests(available, url))('on Redis', () => {
-  const prefix = `test:config-import:${randomUUID()}:`;
-  let admin: Redis | undefined;
-  beforeAll(() => {
-    requireRedisInCi(available, url);
-    admin = new Redis(url, { maxRetriesPerRequest: 1 });
-  });
-  afterAll(async () => {
-    if (!admin) return;
-    const found = await admin.keys(`${prefix}*`);
-    if (found.length > 0) await admin.del(...found);
-    await admin.quit();
-  });
+  const prefix = useRedisPrefix(url, available, 'config-import');
 
   describeImport('redis', () => {
     const store = createRedisStore({ url, keyPrefix: prefix });

@@ -2,21 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from './redis-store.ts';
-import { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } from './redis-test-support.ts';
+import { deleteKeysUnder, redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } from './redis-test-support.ts';
 import { describeStoreContract } from './store.contract.ts';
 
 const url = redisTestUrl();
 const available = await redisAvailable(url);
-
-/** Delete every key under `prefix` (SCAN, never KEYS: KEYS blocks a shared server). */
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (found.length > 0) await redis.del(...found);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 // Skipped (with a loud warning) only when Redis is unreachable outside CI; in CI the suite runs
 // and requireRedisInCi fails it, so a missing Redis can never pass as green.
@@ -30,7 +20,7 @@ describe.skipIf(skipRedisTests(available, url))('redis store', () => {
   });
   afterAll(async () => {
     if (!available) return; // beforeAll already failed the suite; there is nothing to clean
-    await deleteByPrefix(admin, prefix);
+    await deleteKeysUnder(admin, prefix);
     await admin.quit();
   });
 

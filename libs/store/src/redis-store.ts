@@ -120,10 +120,11 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   if (prefix.includes('{')) throw new TypeError('keyPrefix must not contain "{" (Redis Cluster hash tags)');
   const k = (key: string): string => prefix + key;
   // Commands issued in the same tick (a record and its index, Promise.all of reads) leave in one
-  // socket write: the connection is corked at the first and uncorked after the tick. A loopback
-  // TCP write is among the dearest things a request does here (docs/benchmarks.md), and ioredis
+  // socket write: the connection is corked at the first and uncorked after the tick. ioredis
   // writes each command on its own; its autoPipelining does batch, but through a Pipeline object
-  // per batch, which cost more than it saved in this broker's mostly one-command batches.
+  // per batch, which cost more than it saved in this broker's mostly one-command batches. Fewer
+  // writes and packets, not less CPU: the login benchmark measured no CPU change
+  // (docs/benchmarks.md); what counts is one round trip where there were several.
   let corked: Redis['stream'] | undefined;
   const send = (): Redis => {
     const stream = redis.stream as Redis['stream'] | undefined;

@@ -11,7 +11,9 @@
  *     ...
  *   });
  */
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 /** REDIS_URL, or the local default. */
 export function redisTestUrl(): string {
@@ -60,4 +62,34 @@ export function requireRedisInCi(available: boolean, url: string): void {
   if (!available && isCi()) {
     throw new Error(`Redis is required in CI (CI=true) but is not reachable at ${url}`);
   }
+}
+
+/** Delete every key under `prefix` (SCAN, never KEYS: KEYS blocks a shared server). */
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (found.length > 0) await redis.del(...found);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+/**
+ * For a describe block on Redis (inside `describe.skipIf(skipRedisTests(...))`): a fresh key
+ * prefix for its stores; the block fails in CI when Redis is unreachable (requireRedisInCi), and
+ * every key under the prefix is deleted after it.
+ */
+export function useRedisPrefix(url: string, available: boolean, label: string): string {
+  const prefix = `test:${label}:${randomUUID()}:`;
+  let admin: Redis | undefined;
+  beforeAll(() => {
+    requireRedisInCi(available, url);
+    admin = new Redis(url, { maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    if (!admin) return;
+    await deleteKeysUnder(admin, prefix);
+    await admin.quit();
+  });
+  return prefix;
 }
