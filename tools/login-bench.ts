@@ -1,5 +1,5 @@
 // `npm run bench:login [-- --logins N] [-- --warmup N] [-- --concurrency N] [-- --codes N]
-//   [-- --refreshes N] [-- --profile DIR] [-- --log-level LEVEL]`
+//   [-- --refreshes N] [-- --profile DIR] [-- --log-level LEVEL] [-- --log-dir DIR]`
 //
 // The broker in split mode, as five processes on the Redis at REDIS_URL (default
 // redis://127.0.0.1:6379, under a random key prefix deleted at the end), under load from this
@@ -45,6 +45,7 @@ const codes = option('codes', 480);
 const refreshes = option('refreshes', 960);
 const profileDir = textOption('profile');
 const logLevel = textOption('log-level') ?? 'info';
+const logDir = textOption('log-dir');
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const keyPrefix = `bench-login:${randomBytes(6).toString('hex')}:`;
 
@@ -367,6 +368,7 @@ const cluster = await startSplitCluster({
   redisUrl,
   keyPrefix,
   logLevel,
+  ...(logDir ? { logDir: resolve(logDir) } : {}),
   ...(profileEnv ? { env: { 'auth-portal': profileEnv, 'authn-service': profileEnv, 'token-service': profileEnv } } : {}),
 });
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });

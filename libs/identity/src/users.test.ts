@@ -139,4 +139,33 @@ describe('users', () => {
     const stored = await users.findById(outcomes[0]?.user.id ?? '');
     expect(stored?.accounts?.sort()).toEqual([...accounts].sort());
   });
+
+  it('signs in 64 concurrent logins of one person (tabs, devices), none refused for losing a race', async () => {
+    const users = createUserRepository(interleavingStore());
+    const first = userOf(await users.recordLogin(alice, jit));
+    const outcomes = (await Promise.all(Array.from({ length: 64 }, () => users.recordLogin({ ...alice, givenName: 'Alicia' }, jit)))).map(userOf);
+    expect(outcomes.every((o) => o.user.id === first.user.id && o.user.givenName === 'Alicia')).toBe(true);
+    expect((await users.findById(first.user.id))?.givenName).toBe('Alicia');
+  });
+
+  it('keeps every account of 48 concurrent logins through different account links', async () => {
+    const users = createUserRepository(interleavingStore());
+    userOf(await users.recordLogin(alice, jit));
+    const accounts = Array.from({ length: 48 }, (_, i) => `acct-${i}`);
+    const outcomes = (await Promise.all(accounts.map((account) => users.recordLogin(alice, { ...jit, account })))).map(userOf);
+    expect((await users.findById(outcomes[0]?.user.id ?? ''))?.accounts.sort()).toEqual([...accounts].sort());
+  });
+
+  it('moves updatedAt only when the profile changes, lastLoginAt at every login', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const users = createUserRepository(createMemoryStore(), () => new Date(clock));
+    const first = userOf(await users.recordLogin(alice, jit)).user;
+    clock += 60_000;
+    const same = userOf(await users.recordLogin(alice, jit)).user;
+    expect(same.updatedAt).toBe(first.updatedAt);
+    expect(same.lastLoginAt).toBe(new Date(clock).toISOString());
+    clock += 60_000;
+    const renamed = userOf(await users.recordLogin({ ...alice, surname: 'Smith' }, jit)).user;
+    expect(renamed.updatedAt).toBe(new Date(clock).toISOString());
+  });
 });

@@ -97,6 +97,18 @@ export function emailSource(user: User): string | null | undefined {
   return 'emailConnectionId' in user ? user.emailConnectionId : user.connectionId;
 }
 
+/** Attempts at writing a login over concurrent ones before giving up (with pauses: seconds). */
+const RECORD_LOGIN_ATTEMPTS = 100;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The fields a login writes (a field absent from the stored JSON reads as undefined; null stays null). */
+const PROFILE_FIELDS = ['tenantId', 'userIdType', 'userId', 'username', 'federationId', 'email', 'givenName', 'surname', 'role', 'connectionId', 'emailConnectionId'] as const;
+function sameProfile(stored: User, profile: Omit<User, 'createdAt' | 'updatedAt' | 'lastLoginAt'>): boolean {
+  if (PROFILE_FIELDS.some((field) => stored[field] !== profile[field])) return false;
+  const accounts = new Set(stored.accounts);
+  return accounts.size === profile.accounts.length && profile.accounts.every((account) => accounts.has(account));
+}
+
 export function createUserRepository(store: Store, now: () => Date = () => new Date()): UserRepository {
   const findById = async (id: string): Promise<User | undefined> => {
     const value = await store.get(keys.user(id));
@@ -134,21 +146,24 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
       const { id, created } = await claim(identity.tenantId, identity.userIdType, identity.userId, known);
       // Read, merge, and write only over what was read: concurrent logins of one user (through
       // different account links, say) each add their account instead of overwriting each other.
-      for (let attempt = 0; attempt < 10; attempt++) {
+      // Logins of one person at once are common (tabs, devices, a shared service account), so a
+      // lost race is no error: read again and merge again, after a short random pause when the
+      // races go on, and stop as soon as what is stored already says all this login would write
+      // (a concurrent login of the same profile wrote it; its lastLoginAt is as good as ours).
+      for (let attempt = 0; ; attempt++) {
         const raw = await store.get(keys.user(id));
         const existing = raw === null ? undefined : (JSON.parse(raw) as User);
         const at = now().toISOString();
         const accounts = new Set(existing?.accounts ?? []);
         if (policy.account) accounts.add(policy.account);
-        const email = identity.email ?? existing?.email;
-        const user: User = {
+        const profile: Omit<User, 'createdAt' | 'updatedAt' | 'lastLoginAt'> = {
           id,
           tenantId: identity.tenantId,
           userIdType: identity.userIdType,
           userId: identity.userId,
           username: identity.userIdType === 'username' ? identity.userId : (identity.username ?? existing?.username),
           federationId: identity.userIdType === 'federationId' ? identity.userId : existing?.federationId,
-          email,
+          email: identity.email ?? existing?.email,
           givenName: identity.givenName ?? existing?.givenName,
           surname: identity.surname ?? existing?.surname,
           role: (identity.accessProfileMapped ? identity.accessProfile : (identity.accessProfile ?? existing?.role)) ?? policy.defaultRole,
@@ -156,13 +171,20 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
           connectionId: identity.connectionId,
           // Whose policy decides email_verified: the connection the address came from.
           emailConnectionId: identity.email !== undefined ? identity.connectionId : existing === undefined ? undefined : emailSource(existing),
+        };
+        const unchanged = existing !== undefined && sameProfile(existing, profile);
+        if (attempt > 0 && unchanged) return { user: existing, created };
+        const user: User = {
+          ...profile,
           createdAt: existing?.createdAt ?? at,
-          updatedAt: at,
+          // When the profile last changed; a login that changes nothing leaves it.
+          updatedAt: unchanged ? existing.updatedAt : at,
           lastLoginAt: at,
         };
         if (await store.compareAndSet(keys.user(id), raw, JSON.stringify(user))) return { user, created };
+        if (attempt + 1 >= RECORD_LOGIN_ATTEMPTS) throw new Error(`user ${id} kept changing during a login (${RECORD_LOGIN_ATTEMPTS} attempts)`);
+        if (attempt >= 2) await pause(Math.random() * Math.min(50, 2 ** attempt));
       }
-      throw new Error(`user ${id} kept changing during a login`);
     },
 
     async provision(input) {
