@@ -34,6 +34,24 @@ describe('createLogger', () => {
     expect(line).toContain('[redacted]');
   });
 
+  it('keeps only the name of a failed store command on an error (its args are the stored data)', () => {
+    const { logger, lines } = capture();
+    // The shape ioredis gives a failed command's error (ReplyError: `command: { name, args }`).
+    const failed = Object.assign(new Error('OOM command not allowed when used memory > maxmemory'), {
+      command: { name: 'evalsha', args: ['1dc4', '1', 'broker:user:80c8', '{"email":"alice@acme.test","givenName":"Alice"}'] },
+    });
+    logger.error({ err: new Error('login failed', { cause: failed }) }, 'unhandled error');
+    logger.error({ err: failed }, 'unhandled error');
+    logger.error({ error: { command: failed.command } }, 'unhandled error');
+    for (const line of lines) {
+      const text = JSON.stringify(line);
+      expect(text).not.toContain('alice@acme.test');
+      expect(text).not.toContain('broker:user:80c8');
+    }
+    expect(lines[1]).toMatchObject({ err: { message: 'OOM command not allowed when used memory > maxmemory', command: { name: 'evalsha' } } });
+    expect(lines[2]).toMatchObject({ error: { command: { name: 'evalsha' } } });
+  });
+
   it('honours the level', () => {
     const lines: unknown[] = [];
     const logger = createLogger({ service: 'test', level: 'warn', destination: { write: (line: string) => void lines.push(line) } });
