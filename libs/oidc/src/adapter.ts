@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { keys, type Store } from '@broker/store';
-import type { PrefetchingStore } from './request-reads.ts';
+import { currentRequest, type PrefetchingStore } from './request-reads.ts';
 
 /** Models whose instances belong to a grant and must go when the grant is revoked. */
 const GRANTABLE = new Set([
@@ -14,6 +14,20 @@ const GRANTABLE = new Set([
 
 /** Tokens a request starts from (the code or refresh token at /token, the access token at userinfo). */
 const TOKENS = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken']);
+
+/**
+ * Models oidc-provider saves again at the end of a request that loaded them, whether or not the
+ * request changed them: a Session after every request that carried its cookie, a Grant at every
+ * authorization. A request that was under way while the session was ended (logout, SAML Single
+ * Logout) or the grant revoked would write it back. So an instance this request found is written
+ * only while it still exists (see upsert).
+ */
+const ENDABLE = new Set(['Session', 'Grant']);
+/** Attempts at writing over concurrent writers of the same Session or Grant before giving up. */
+const ENDABLE_WRITE_ATTEMPTS = 5;
+
+/** What each oidc-provider request found of ENDABLE models: key -> the stored value read. */
+const foundByRequest = new WeakMap<object, Map<string, string>>();
 
 /**
  * What oidc-provider (and the broker's findAccount) read right after loading a token: its
@@ -64,7 +78,10 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
       // but nothing makes them all-or-nothing: a failed write of the instance can leave its
       // indexes behind. Readers of the indexes (findByUid,
       // endSessionsOf, revokeGrant) cope with a missing instance, and the indexes expire.
-      const writes: Promise<unknown>[] = [store.set(key, JSON.stringify(payload), ttl)];
+      const value = JSON.stringify(payload);
+      const ctx = currentRequest();
+      const found = ENDABLE.has(this.model) && ctx !== undefined ? foundByRequest.get(ctx)?.get(key) : undefined;
+      const writes: Promise<unknown>[] = [found === undefined || ctx === undefined ? store.set(key, value, ttl) : this.writeWhileExists(ctx, key, found, value, ttl)];
       if (GRANTABLE.has(this.model) && payload.grantId) {
         // The index lives at least as long as its longest member.
         writes.push(store.addToSet(keys.oidcGrantIndex(payload.grantId), key, Math.max(1, Math.ceil(expiresIn || 1_209_600))));
@@ -75,13 +92,43 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
         writes.push(store.addToSet(keys.oidcSessionsByAccount(payload.accountId), id, Math.max(1, Math.ceil(expiresIn || 1_209_600))));
       }
       if (payload.userCode) writes.push(store.set(keys.oidcUserCode(payload.userCode), id, ttl));
+      // The indexes go out with the instance (one round trip); when the instance was ended
+      // meanwhile and is not written, they point at nothing, which their readers expect.
       await Promise.all(writes);
+    }
+
+    /**
+     * Write `value` over what this request found, or over a concurrent request's write, but not
+     * once the instance is gone: a session ended or a grant revoked while this request ran stays
+     * ended. Each attempt is one compare-and-set; a lost race reads again.
+     */
+    private async writeWhileExists(ctx: object, key: string, found: string, value: string, ttl: { ttlSeconds?: number }): Promise<void> {
+      let expected: string | null = found;
+      for (let attempt = 0; attempt < ENDABLE_WRITE_ATTEMPTS; attempt++) {
+        if (await store.compareAndSet(key, expected, value, ttl)) {
+          // A second save in this request writes over this one.
+          foundByRequest.get(ctx)?.set(key, value);
+          return;
+        }
+        expected = await store.get(key);
+        if (expected === null) return;
+      }
+      // Other requests kept writing it: theirs stands (as a later write of theirs would have).
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       const value = await store.get(this.key(id));
       if (value === null) return undefined;
       const payload = JSON.parse(value) as AdapterPayload;
+      const ctx = currentRequest();
+      if (ENDABLE.has(this.model) && ctx !== undefined) {
+        let found = foundByRequest.get(ctx);
+        if (!found) {
+          found = new Map();
+          foundByRequest.set(ctx, found);
+        }
+        found.set(this.key(id), value);
+      }
       // A token's session, grant and user are read next, one after another: start them together
       // (a prefetching store does, within an oidc-provider request).
       if ('prefetch' in store) store.prefetch(readsAfter(this.model, payload));
@@ -99,7 +146,12 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
     }
 
     async destroy(id: string): Promise<void> {
-      await store.delete(this.key(id));
+      const deleted = await store.delete(this.key(id));
+      // oidc-provider destroys an Interaction when it resumes the authorization, and goes on to
+      // issue a code whether or not it was still there: two resumes of one finished interaction
+      // at once (a double click, a retry) would each issue a code. Only the one that deleted it
+      // goes on.
+      if (this.model === 'Interaction' && deleted === 0) throw new errors.SessionNotFound('interaction already resumed');
     }
 
     async consume(id: string): Promise<void> {

@@ -1,0 +1,149 @@
+// In-process integration on a real Redis: requests of one browser racing each other.
+// - A logout (SAML Single Logout, or the app's /logout) while the same browser has authorization
+//   requests in flight (a second tab, an SPA's silent prompt=none renewal): oidc-provider saves a
+//   Session again at the end of every request that loaded it, so a request that read the session
+//   before the logout used to write it back, and the browser stayed signed in.
+// - A finished interaction resumed several times at once (/authorize/:uid: a double click, a
+//   retried redirect): oidc-provider destroys the Interaction and goes on whether or not it was
+//   still there, so each resume used to issue its own code.
+import { createHash, createSign, randomBytes, randomUUID } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '@broker/store';
+import { redisTestSupport } from '@broker/store/testing';
+import { TestBrowser, parseForm, type Page } from '@broker/testing';
+import { authorizeUrl, keysUnder } from './test/broker-test-support.ts';
+import { startDemoBroker, type DemoBroker } from './test/demo-broker.ts';
+
+const { redisAvailable, redisTestUrl, requireRedisInCi, skipRedisTests } = redisTestSupport;
+const url = redisTestUrl();
+const available = await redisAvailable(url);
+
+const CONNECTION = 'acme-dev-idp';
+const CLIENT = { id: 'demo-backend', secret: 'demo-backend-secret-not-for-production', redirectUri: 'http://localhost:8080/callback' };
+const SAMLP = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const SAML = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(skipRedisTests(available, url))('broker on Redis: requests of one browser racing each other', () => {
+  const prefix = `test:session-races:${randomUUID()}:`;
+  let h: DemoBroker;
+  beforeAll(async () => {
+    requireRedisInCi(available, url);
+    h = await startDemoBroker({ redisUrl: url, prefix, connection: (connection, base) => ({ ...connection, idp: { ...connection.idp, sloUrl: `${base}/slo` } }) });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** The oidc-provider Sessions of a user that are in the store. */
+  const sessionsOf = async (userId: string): Promise<string[]> => {
+    const found: string[] = [];
+    for (const key of await keysUnder(h.admin, prefix)) {
+      if (!key.startsWith('oidc:Session:')) continue;
+      const payload = JSON.parse((await h.admin.get(`${prefix}${key}`)) ?? '{}') as { accountId?: string };
+      if (payload.accountId === userId) found.push(key);
+    }
+    return found;
+  };
+
+  /** Alice signs in through the dev IdP, up to the ACS's redirect to /interaction/:uid/complete. */
+  async function upToComplete(params: Record<string, string> = {}): Promise<{ browser: TestBrowser; complete: Page; nameId: string }> {
+    const browser = new TestBrowser();
+    const toIdp = await browser.follow(await browser.get(authorizeUrl(h.issuer, CLIENT, { tenant: 'acme', ...params })), (l) => l.startsWith(h.idpBase));
+    const autoPost = await browser.submit(await browser.get(toIdp.location ?? ''), { username: 'alice', password: 'alice-password' });
+    const form = parseForm(autoPost.body, autoPost.url);
+    const nameId = /<saml:NameID[^>]*>([^<]+)<\/saml:NameID>/.exec(Buffer.from(form.fields['SAMLResponse'] ?? '', 'base64').toString('utf8'))?.[1] ?? '';
+    const complete = await browser.post(form.action, form.fields);
+    expect(complete.location).toMatch(/\/interaction\/[^/]+\/complete\?result=/);
+    return { browser, complete, nameId };
+  }
+
+  async function signIn(): Promise<{ browser: TestBrowser; userId: string; nameId: string }> {
+    const { browser, complete, nameId } = await upToComplete();
+    const done = await browser.follow(complete, (l) => l.startsWith(CLIENT.redirectUri));
+    expect(done.location).toMatch(/\?code=/);
+    const userId = (await h.admin.get(`${prefix}${keys.userByIdentifier('acme', 'federationId', nameId)}`)) ?? '';
+    expect(userId).not.toBe('');
+    return { browser, userId, nameId };
+  }
+
+  /** A signed HTTP-Redirect LogoutRequest from the dev IdP for `nameId`. */
+  function logoutRequestUrl(nameId: string): string {
+    const xml =
+      `<samlp:LogoutRequest xmlns:samlp="${SAMLP}" xmlns:saml="${SAML}" ID="_slo${randomUUID()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${h.issuer}/saml/${CONNECTION}/slo" NotOnOrAfter="${new Date(Date.now() + 120_000).toISOString()}">` +
+      `<saml:Issuer>${h.idpBase}/metadata</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">${nameId}</saml:NameID>` +
+      `<samlp:SessionIndex>_idp-session</samlp:SessionIndex></samlp:LogoutRequest>`;
+    const parts = [`SAMLRequest=${encodeURIComponent(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`, 'RelayState=r', `SigAlg=${encodeURIComponent('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`];
+    const signature = createSign('RSA-SHA256').update(parts.join('&')).sign(h.idpConfig.signing.privateKeyPem, 'base64');
+    return `${h.issuer}/saml/${CONNECTION}/slo?${parts.join('&')}&Signature=${encodeURIComponent(signature)}`;
+  }
+
+  /** prompt=none from this browser: 'code' when signed in, else the error the app gets. */
+  const silent = async (browser: TestBrowser): Promise<string> => {
+    const page = await browser.follow(await browser.get(authorizeUrl(h.issuer, CLIENT, { prompt: 'none' })), (l) => l.startsWith(CLIENT.redirectUri));
+    const location = new URL(page.location ?? 'http://invalid/');
+    return location.searchParams.get('code') ? 'code' : (location.searchParams.get('error') ?? `status ${page.status}`);
+  };
+
+  /** Six loops of prompt=none from `browser` around `logout`; what prompt=none says afterwards. */
+  async function logoutAmidSilentRenewals(browser: TestBrowser, logout: () => Promise<Page>): Promise<{ logout: Page; afterwards: string }> {
+    let stop = false;
+    const loops = Array.from({ length: 6 }, async () => {
+      while (!stop) expect(['code', 'login_required']).toContain(await silent(browser));
+    });
+    await pause(60);
+    const page = await logout();
+    await pause(60);
+    stop = true;
+    await Promise.all(loops);
+    return { logout: page, afterwards: await silent(browser) };
+  }
+
+  it('a SAML Single Logout stays done while the browser has prompt=none requests in flight', async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const { browser, userId, nameId } = await signIn();
+      expect(await silent(browser)).toBe('code');
+      const { logout, afterwards } = await logoutAmidSilentRenewals(browser, () => new TestBrowser().get(logoutRequestUrl(nameId)));
+      expect(logout.status).toBe(302);
+      expect(await sessionsOf(userId)).toEqual([]);
+      expect(afterwards).toBe('login_required');
+    }
+  }, 120_000);
+
+  it("the app's /logout stays done while the browser has prompt=none requests in flight", async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const { browser, userId } = await signIn();
+      const before = new Set(await sessionsOf(userId));
+      const confirm = await browser.get(`${h.issuer}/logout?client_id=${CLIENT.id}`);
+      expect(confirm.status).toBe(200);
+      const { logout, afterwards } = await logoutAmidSilentRenewals(browser, () => browser.submit(confirm, { logout: 'yes' }));
+      expect(logout.status).toBe(303);
+      // Sessions of earlier trials (other browsers) are not this browser's business.
+      const left = await Promise.all([...before].map(async (key) => ((await h.admin.exists(`${prefix}${key}`)) ? key : undefined)));
+      expect(left.filter(Boolean)).toEqual([]);
+      expect(afterwards).toBe('login_required');
+    }
+  }, 120_000);
+
+  it('a finished interaction resumed five times at once issues one code; the others get a 400', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = { code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' };
+    for (let trial = 0; trial < 3; trial++) {
+      const { browser, complete } = await upToComplete(challenge);
+      const finished = await browser.get(complete.location ?? '');
+      expect(finished.status).toBe(303);
+      expect(finished.location).toMatch(/\/authorize\/[^/?]+$/);
+      const pages = await Promise.all(Array.from({ length: 5 }, () => browser.get(finished.location ?? '')));
+      const codes = pages.map((page) => (page.location?.startsWith(CLIENT.redirectUri) ? new URL(page.location).searchParams.get('code') : null)).filter((code) => code !== null);
+      expect(codes).toHaveLength(1);
+      expect(pages.map((page) => page.status).sort()).toEqual([303, 400, 400, 400, 400]);
+      const token = await fetch(`${h.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: codes[0] ?? '', redirect_uri: CLIENT.redirectUri, code_verifier: verifier }),
+      });
+      expect(token.status).toBe(200);
+    }
+  }, 60_000);
+});
