@@ -163,6 +163,39 @@ describe('parseConfig field errors', () => {
     expect(message).toMatch(/- tenants\.1\.emailDomains\.0: domain 'acme\.test' already belongs to tenant 'acme'/);
   });
 
+  /** The demo configuration with a second tenant 'globex' that conflicts with 'acme' in nothing but `globex`'s own fields. */
+  const withGlobex = (globex: Record<string, unknown>): RawConfig => {
+    const raw = demoRaw();
+    const acme = at(raw.tenants, 0);
+    raw.tenants.push({ ...acme, id: 'globex', displayName: 'Globex', externalIds: {}, accounts: [], emailDomains: ['globex.test'], connections: [{ ...at(acme.connections, 0), id: 'globex-idp' }], ...globex });
+    return raw;
+  };
+
+  it('refuses an external id of one kind on two tenants, naming both (a login link would reach the wrong IdP)', () => {
+    // The demo tenant 'acme' has organization 'acme-org' and customer 'cust-1001'.
+    const organization = configErrorOf(() => parse(withGlobex({ externalIds: { organization: 'acme-org' } }))).message;
+    expect(organization).toMatch(/- tenants\.1\.externalIds\.organization: organization external id 'acme-org' of tenant 'globex' already belongs to tenant 'acme'/);
+    const customer = configErrorOf(() => parse(withGlobex({ externalIds: { customer: 'cust-1001' } }))).message;
+    expect(customer).toMatch(/- tenants\.1\.externalIds\.customer: customer external id 'cust-1001' of tenant 'globex' already belongs to tenant 'acme'/);
+    // Kinds are separate indexes: the same value as another kind is no conflict.
+    const crossed = parse(withGlobex({ externalIds: { organization: 'cust-1001', customer: 'acme-org' } }));
+    expect(crossed.tenants.map((t) => t.externalIds)).toEqual([{ organization: 'acme-org', customer: 'cust-1001' }, { organization: 'cust-1001', customer: 'acme-org' }]);
+  });
+
+  it('refuses an account external id used twice in one tenant, and takes it in two tenants', () => {
+    // The demo tenant 'acme' has the account 'acme-eu' with external id 'acct-eu'.
+    const raw = demoRaw();
+    const acme = at(raw.tenants, 0);
+    acme['accounts'] = [...(acme['accounts'] as unknown[]), { id: 'acme-us', externalId: 'acct-eu' }, { id: 'acme-apac' }, { id: 'acme-latam' }];
+    const message = configErrorOf(() => parse(raw)).message;
+    expect(message).toMatch(/- tenants\.0\.accounts\.1\.externalId: account external id 'acct-eu' of account 'acme-us' already belongs to account 'acme-eu' of tenant 'acme'/);
+    // Accounts without an external id do not collide with each other.
+    expect(message).not.toMatch(/accounts\.[23]/);
+    // A login link looks an account up within its tenant only.
+    const otherTenant = parse(withGlobex({ accounts: [{ id: 'globex-eu', externalId: 'acct-eu' }] }));
+    expect(otherTenant.tenants.map((t) => t.accounts.map((a) => a.externalId))).toEqual([['acct-eu'], ['acct-eu']]);
+  });
+
   it('names an unknown tenant in allowedTenants', () => {
     const raw = demoRaw();
     at(raw.clients, 1)['allowedTenants'] = ['acme', 'nope'];

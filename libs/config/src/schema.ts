@@ -244,6 +244,16 @@ const tenantSchema = z
     if (tenant.signOnType === 'saml' && tenant.connections.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['connections'], message: 'a SAML tenant needs at least one connection' });
     }
+    // A login link's accountExternalId picks the first account that has it: a second account with
+    // the same external id could never be reached, and its users would join the first one.
+    const accountsByExternalId = new Map<string, string>();
+    tenant.accounts.forEach((account, a) => {
+      if (account.externalId === undefined) return;
+      const owner = accountsByExternalId.get(account.externalId);
+      if (owner !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['accounts', a, 'externalId'], message: `account external id '${account.externalId}' of account '${account.id}' already belongs to account '${owner}' of tenant '${tenant.id}'` });
+      } else accountsByExternalId.set(account.externalId, account.id);
+    });
   });
 
 const clientSchema = z
@@ -407,6 +417,20 @@ export const brokerConfigSchema = z
         if (owner) ctx.addIssue({ code: 'custom', path: ['tenants', t, 'emailDomains', d], message: `domain '${domain}' already belongs to tenant '${owner}'` });
         domains.set(domain, tenant.id);
       });
+    });
+    // Login links find a tenant by one external id of one kind (the index tenant-by-external-id:kind:value):
+    // the same value on two tenants would send one tenant's links to the other's IdP. The same value
+    // under two kinds (an organization id equal to another tenant's customer id) is a different key.
+    const externalIds = new Map<string, string>();
+    config.tenants.forEach((tenant, t) => {
+      for (const [kind, value] of Object.entries(tenant.externalIds)) {
+        if (value === undefined) continue;
+        const key = `${kind}:${value}`;
+        const owner = externalIds.get(key);
+        if (owner !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['tenants', t, 'externalIds', kind], message: `${kind} external id '${value}' of tenant '${tenant.id}' already belongs to tenant '${owner}'` });
+        } else externalIds.set(key, tenant.id);
+      }
     });
     const clientIds = new Set<string>();
     config.clients.forEach((client, i) => {

@@ -145,7 +145,7 @@ describe('fetchIdpMetadata', () => {
 
   it('refuses IP literals of private ranges, which no lookup sees', async () => {
     const port = new URL(base).port;
-    for (const host of ['127.0.0.1', '[::1]', '[::ffff:127.0.0.1]', '10.1.2.3', '169.254.169.254', '[fd00::1]']) {
+    for (const host of ['127.0.0.1', '[::1]', '[::ffff:127.0.0.1]', '10.1.2.3', '169.254.169.254', '[fd00::1]', '[::ffff:0:169.254.169.254]', '[64:ff9b:1::a00:1]', '[2001:0:4136:e378:8000:63bf:3fff:fdd2]']) {
       const error = await refusal(fetchIdpMetadata(`https://${host}:${port}/metadata`, { ca: CERT }));
       expect(error.rule, host).toBe('private_address');
     }
@@ -270,12 +270,23 @@ describe('classifyAddress', () => {
     ['::10.0.0.1', 'IPv4-compatible private (RFC 1918)'],
     ['64:ff9b::a9fe:a9fe', 'NAT64 link-local'],
     ['2002:7f00:1::', '6to4 loopback'],
+    // SIIT's IPv4-translated form (RFC 6145) and the local-use NAT64 prefix (RFC 8215), uncompressed too.
+    ['::ffff:0:a00:1', 'IPv4-translated private (RFC 1918)'],
+    ['::ffff:0:169.254.169.254', 'IPv4-translated link-local'],
+    ['0:0:0:0:ffff:0:7f00:1', 'IPv4-translated loopback'],
+    ['64:ff9b:1::a00:1', 'local-use NAT64 private (RFC 1918)'],
+    ['64:ff9b:1:0:0:0:a9fe:a9fe', 'local-use NAT64 link-local'],
+    ['64:ff9b:1:ffff:ffff:ffff:7f00:1', 'local-use NAT64 loopback'],
+    // Teredo hides where it leads (obfuscated IPv4 addresses, a relay): refused even for public ones.
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo (RFC 4380)'],
+    ['2001:0:808:808:0:0:f7f7:f7f7', 'Teredo (RFC 4380)'],
+    ['2001::', 'Teredo (RFC 4380)'],
     ['not-an-ip', 'invalid'],
   ])('%s is %s', (address, range) => {
     expect(classifyAddress(address)).toBe(range);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::'])(
+  it.each(['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::', '::ffff:0:808:808', '64:ff9b:1::808:808', '2001:4860:4860::8888'])(
     '%s is public',
     (address) => {
       expect(classifyAddress(address)).toBeUndefined();

@@ -230,6 +230,10 @@ const RANGES: ReadonlyArray<readonly [label: string, ipv4: Subnet[], ipv6: Subne
   ['IPv6 unique local', [], [['fc00::', 7]]],
   ['IPv6 site-local', [], [['fec0::', 10]]],
   ['multicast', [['224.0.0.0', 4]], [['ff00::', 8]]],
+  // Teredo carries its server's and client's IPv4 addresses obfuscated (the client's bit-inverted)
+  // and reaches them through a tunnel relay: no address here says where a connection ends up,
+  // and no IdP publishes its metadata on a Teredo address, so the whole prefix is refused.
+  ['Teredo (RFC 4380)', [], [['2001::', 32]]],
   [
     'reserved',
     [['192.0.0.0', 24], ['192.0.2.0', 24], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['240.0.0.0', 4]],
@@ -247,8 +251,9 @@ const BLOCKS: ReadonlyArray<readonly [string, BlockList]> = RANGES.map(([label, 
 /**
  * The kind of non-public address this is ('loopback', 'private (RFC 1918)', ...), or undefined
  * for a public address. IPv6 forms that carry an IPv4 address (IPv4-mapped ::ffff:a.b.c.d,
- * IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) are judged by that address.
- * Anything that is not an IP address is refused as 'invalid'.
+ * IPv4-translated ::ffff:0:a.b.c.d, IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::/96, local-use
+ * NAT64 64:ff9b:1::/48, 6to4 2002::/16) are judged by that address; Teredo (2001::/32) is
+ * refused whatever it carries. Anything that is not an IP address is refused as 'invalid'.
  */
 export function classifyAddress(address: string): string | undefined {
   const plain = address.replace(/%.*$/, ''); // an IPv6 zone (fe80::1%eth0)
@@ -289,9 +294,16 @@ function embeddedIpv4(groups: number[]): { form: string; address: string } | und
   const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
   const zeroTo = (n: number): boolean => groups.slice(0, n).every((group) => group === 0);
   if (zeroTo(5) && g5 === 0xffff) return { form: 'IPv4-mapped', address: v4(g6, g7) };
+  // ::ffff:0:a.b.c.d (SIIT, RFC 6145): a stateless translator on the path turns it into a.b.c.d.
+  if (zeroTo(4) && g4 === 0xffff && g5 === 0) return { form: 'IPv4-translated', address: v4(g6, g7) };
   // ::a.b.c.d (deprecated IPv4-compatible); :: and ::1 themselves are left to the IPv6 ranges.
   if (zeroTo(6) && (g6 !== 0 || g7 > 1)) return { form: 'IPv4-compatible', address: v4(g6, g7) };
   if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return { form: 'NAT64', address: v4(g6, g7) };
+  // 64:ff9b:1::/48 (RFC 8215) belongs to a translator inside the broker's own network, which
+  // can reach private IPv4 addresses. Operators take a /96 out of it, so the IPv4 address is the
+  // last 32 bits, as with 64:ff9b::/96. (A translator using a shorter prefix puts it elsewhere,
+  // RFC 6052; like any network-specific prefix, the address alone cannot tell.)
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return { form: 'local-use NAT64', address: v4(g6, g7) };
   if (g0 === 0x2002) return { form: '6to4', address: v4(g1, g2) };
   return undefined;
 }
