@@ -90,6 +90,42 @@ describe('store adapter', () => {
     expect(await endSessionsOf(store, 'nobody')).toBe(0);
   });
 
+  it('keeps the index entry of a session saved while endSessionsOf runs (a login finishing then)', async () => {
+    const inner = createMemoryStore();
+    let reachedRemoval: () => void = () => undefined;
+    let carryOn: () => void = () => undefined;
+    const paused = new Promise<void>((resolve) => (carryOn = resolve));
+    // endSessionsOf is held between reading the index and updating it, as a slow round trip would.
+    const store: Store = {
+      ...inner,
+      removeFromSet: async (key, ...members) => {
+        reachedRemoval();
+        await paused;
+        return inner.removeFromSet(key, ...members);
+      },
+    };
+    const { sessions } = setup(store);
+    await sessions.upsert('s1', { uid: 'uid-1', accountId: 'user-1' }, 3600);
+    const ending = endSessionsOf(store, 'user-1');
+    await new Promise<void>((resolve) => (reachedRemoval = resolve));
+    await sessions.upsert('s2', { uid: 'uid-2', accountId: 'user-1' }, 3600);
+    carryOn();
+    expect(await ending).toBe(1);
+    expect(await store.members(keys.oidcSessionsByAccount('user-1'))).toEqual(['s2']);
+    expect(await endSessionsOf(store, 'user-1')).toBe(1);
+    expect(await sessions.find('s2')).toBeUndefined();
+  });
+
+  it('keeps a user\'s session index as small as their live sessions, however many came and went', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const { store, sessions } = setup(createMemoryStore({ now: () => clock }));
+    for (let i = 0; i < 200; i++) {
+      if (i > 0) clock += 1_800_000; // half an hour later: the session before the previous one has expired
+      await sessions.upsert(`s${i}`, { uid: `uid-${i}`, accountId: 'user-1' }, 3600);
+    }
+    expect((await store.members(keys.oidcSessionsByAccount('user-1'))).sort()).toEqual(['s198', 's199']);
+  });
+
   it('finds sessions by uid and device codes by user code', async () => {
     const { sessions, deviceCodes } = setup();
     await sessions.upsert('s1', { uid: 'uid-1', accountId: 'user-1' }, 3600);

@@ -182,7 +182,7 @@ async function revokeGrant(store: Store, grantId: string): Promise<void> {
 
 /**
  * End every oidc-provider Session of an account (the broker user id): the Session instances,
- * their uid lookups and the index. Used by SAML Single Logout (IdP-initiated). Grants and the
+ * their uid lookups and their index entries. Used by SAML Single Logout (IdP-initiated). Grants and the
  * tokens already issued to apps are not revoked here: apps learn of the logout at their next
  * authorization request, which finds no session. Returns how many sessions were ended.
  */
@@ -205,6 +205,8 @@ export async function endSessionsOf(store: Store, accountId: string): Promise<nu
       ended += 1;
     }),
   );
-  await store.delete(indexKey);
+  // Only the members read: a session saved for this account meanwhile (a login finishing now)
+  // keeps its entry, so the next Single Logout still finds it.
+  await store.removeFromSet(indexKey, ...ids);
   return ended;
 }

@@ -63,6 +63,7 @@ export function createPrefetchingStore(store: Store): PrefetchingStore {
     consumeJson: (key, at) => (forget(key), store.consumeJson(key, at)),
     consumeAndClaim: (takeKey, claimKey, ttlSeconds) => (forget(takeKey, claimKey), store.consumeAndClaim(takeKey, claimKey, ttlSeconds)),
     addToSet: (key, member, ttlSeconds) => (forget(key), store.addToSet(key, member, ttlSeconds)),
+    removeFromSet: (key, ...members) => (forget(key), store.removeFromSet(key, ...members)),
     pushCapped: (key, value, cap, ttlSeconds) => (forget(key), store.pushCapped(key, value, cap, ttlSeconds)),
   };
 }

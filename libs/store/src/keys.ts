@@ -21,12 +21,12 @@ export const keys = {
   /** An oidc-provider model instance. */
   oidcModel: (model: string, id: string) => `oidc:${model}:${id}`,
   /** The keys of every model instance issued under one grant (for revokeByGrantId). */
-  oidcGrantIndex: (grantId: string) => `oidc:grant-index:${grantId}`,
+  oidcGrantIndex: (grantId: string) => `oidc:grant-tokens:${grantId}`,
   /**
    * The oidc-provider Session ids of one account (the broker user id): SAML Single Logout ends
    * them all. Lives at least as long as its longest-lived member.
    */
-  oidcSessionsByAccount: (accountId: string) => `oidc:sessions-by-account:${accountId}`,
+  oidcSessionsByAccount: (accountId: string) => `oidc:account-sessions:${accountId}`,
   /** A LogoutRequest ID already acted on through a connection (SAML Single Logout replay cache). */
   logoutRequestSeen: (connectionId: string, requestId: string) => `saml:{${connectionId}}:logout-seen:${requestId}`,
   /** oidc-provider lookup by uid (sessions). */

@@ -16,7 +16,8 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 type Entry =
   | { kind: 'string'; value: string; expiresAt: number | null }
-  | { kind: 'set'; members: Set<string>; expiresAt: number | null }
+  /** Each member with its own expiry (ms), as the Redis sorted set is scored. */
+  | { kind: 'set'; members: Map<string, number>; expiresAt: number | null }
   /** Newest first, as a Redis list filled with LPUSH. */
   | { kind: 'list'; items: string[]; expiresAt: number | null };
 
@@ -122,14 +123,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     addToSet: (key, member, ttlSeconds) =>
       promised(() => {
         assertTtlSeconds(ttlSeconds);
-        const wanted = now() + ttlSeconds * 1000;
+        const at = now();
+        const wanted = at + ttlSeconds * 1000;
         const entry = live(key);
         if (entry === undefined) {
-          entries.set(key, { kind: 'set', members: new Set([member]), expiresAt: wanted });
+          entries.set(key, { kind: 'set', members: new Map([[member, wanted]]), expiresAt: wanted });
           return;
         }
         if (entry.kind !== 'set') throw new Error(WRONGTYPE_MESSAGE);
-        entry.members.add(member);
+        entry.members.set(member, Math.max(entry.members.get(member) ?? 0, wanted));
+        for (const [name, until] of entry.members) if (until <= at) entry.members.delete(name);
         // The TTL only grows; a set without one gets one (as the Redis script does).
         if (entry.expiresAt === null || entry.expiresAt < wanted) entry.expiresAt = wanted;
       }),
@@ -139,7 +142,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         const entry = live(key);
         if (entry === undefined) return [];
         if (entry.kind !== 'set') throw new Error(WRONGTYPE_MESSAGE);
-        return [...entry.members]; // a copy: callers must not reach into the store
+        return [...entry.members.keys()]; // a copy: callers must not reach into the store
+      }),
+
+    removeFromSet: (key, ...members) =>
+      promised(() => {
+        const entry = live(key);
+        if (entry === undefined) return;
+        if (entry.kind !== 'set') throw new Error(WRONGTYPE_MESSAGE);
+        for (const member of members) entry.members.delete(member);
       }),
 
     pushCapped: (key, value, cap, ttlSeconds) =>

@@ -83,15 +83,20 @@ return 2
 const CONSUME_AND_CLAIM_RESULTS: readonly ConsumeAndClaimResult[] = ['missing', 'claimed', 'already-claimed'];
 
 /**
- * addToSet: SADD, then make the TTL at least ARGV[2] seconds (never shorter). PTTL is -1 for a
- * key without a TTL, so such a set gets one too. (EXPIRE ... GT alone would treat it as infinite.)
+ * addToSet: a sorted set scored by each member's expiry (ms, the server's clock): ZADD GT (a
+ * member added again keeps the later expiry), drop members past theirs, then make the key's TTL
+ * at least ARGV[2] seconds (never shorter). PTTL is -1 for a key without a TTL, so such a set
+ * gets one too. (EXPIRE ... GT alone would treat it as infinite.)
  *   KEYS[1]  the (prefixed) set key
  *   ARGV[1]  the member
  *   ARGV[2]  the TTL in seconds (a positive integer)
  */
 const ADD_TO_SET_LUA = `
-redis.call('SADD', KEYS[1], ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'GT', now + ttl * 1000, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('PTTL', KEYS[1]) < ttl * 1000 then redis.call('EXPIRE', KEYS[1], ttl) end
 return 1
 `;
@@ -189,7 +194,11 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       await runScript(send(), addToSetScript, [k(key)], [member, String(ttlSeconds)]);
     },
 
-    members: (key) => send().smembers(k(key)),
+    members: (key) => send().zrange(k(key), 0, -1),
+
+    async removeFromSet(key, ...members) {
+      if (members.length > 0) await send().zrem(k(key), ...members);
+    },
 
     async pushCapped(key, value, cap, ttlSeconds) {
       assertCount('cap', cap);

@@ -231,6 +231,21 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect((await store.members(k)).sort()).toEqual(['a', 'b']);
     });
 
+    it('drops set members past their own expiry at the next add, and removes members on request', async () => {
+      const k = key('set-members-expire');
+      await store.addToSet(k, 'short', 1);
+      await store.addToSet(k, 'long', 30);
+      await store.addToSet(k, 'renewed', 1);
+      await store.addToSet(k, 'renewed', 30); // added again: the later expiry holds
+      await sleep(1_200);
+      await store.addToSet(k, 'new', 30);
+      expect((await store.members(k)).sort()).toEqual(['long', 'new', 'renewed']);
+      await store.removeFromSet(k, 'long', 'not-a-member');
+      await store.removeFromSet(k);
+      expect((await store.members(k)).sort()).toEqual(['new', 'renewed']);
+      await store.removeFromSet(key('no-such-set'), 'x');
+    });
+
     it('grows a set TTL but never shrinks it', async () => {
       const k = key('set-ttl');
       await store.addToSet(k, 'a', 10);

@@ -44,10 +44,17 @@ export interface Store {
    * assertion ID in one round trip.)
    */
   consumeAndClaim(takeKey: string, claimKey: string, ttlSeconds: number): Promise<ConsumeAndClaimResult>;
-  /** Add a member to a set; the set's TTL becomes at least `ttlSeconds`. */
+  /**
+   * Add a member to a set for `ttlSeconds` (a positive integer): each member has its own expiry
+   * (the later one when added again), members past theirs are dropped at every add, and the
+   * set's TTL becomes at least `ttlSeconds`. So an index that gains a member per session or per
+   * token holds about as many members as are alive, however long it lives.
+   */
   addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
-  /** The members of a set (empty when absent). */
+  /** The members of a set (empty when absent); one whose expiry passed since the last add may still be listed. */
   members(key: string): Promise<string[]>;
+  /** Remove these members from a set (a member that is not there is no error). */
+  removeFromSet(key: string, ...members: string[]): Promise<void>;
   /**
    * Put `value` at the head of the list at `key`, keep only its `cap` newest entries and make it
    * expire `ttlSeconds` from now (LPUSH + LTRIM + EXPIRE, in one atomic step). Every push renews
