@@ -194,7 +194,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       await runScript(send(), addToSetScript, [k(key)], [member, String(ttlSeconds)]);
     },
 
-    members: (key) => send().zrange(k(key), 0, -1),
+    members: (key) => send().zrange(k(key), '0', '-1'),
 
     async removeFromSet(key, ...members) {
       if (members.length > 0) await send().zrem(k(key), ...members);
