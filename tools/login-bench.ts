@@ -1,5 +1,6 @@
 // `npm run bench:login [-- --logins N] [-- --warmup N] [-- --concurrency N] [-- --codes N]
-//   [-- --refreshes N] [-- --profile DIR] [-- --log-level LEVEL] [-- --log-dir DIR]`
+//   [-- --refreshes N] [-- --profile DIR] [-- --log-level LEVEL] [-- --log-dir DIR]
+//   [-- --node-options=--heapsnapshot-signal=SIGUSR2]` (NODE_OPTIONS of the three broker processes)
 //
 // The broker in split mode, as five processes on the Redis at REDIS_URL (default
 // redis://127.0.0.1:6379, under a random key prefix deleted at the end), under load from this
@@ -30,7 +31,10 @@ import { Redis } from 'ioredis';
 import { parseForm, startSplitCluster, type SplitCluster, type SplitProcessName } from '@broker/testing';
 import { option, write } from './cli.ts';
 
+/** `--name value`, or `--name=value` (for a value that starts with dashes itself). */
 function textOption(name: string): string | undefined {
+  const joined = process.argv.find((arg) => arg.startsWith(`--${name}=`));
+  if (joined !== undefined) return joined.slice(name.length + 3);
   const at = process.argv.indexOf(`--${name}`);
   if (at === -1) return undefined;
   const value = process.argv[at + 1];
@@ -46,6 +50,7 @@ const refreshes = option('refreshes', 960);
 const profileDir = textOption('profile');
 const logLevel = textOption('log-level') ?? 'info';
 const logDir = textOption('log-dir');
+const nodeOptions = textOption('node-options');
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const keyPrefix = `bench-login:${randomBytes(6).toString('hex')}:`;
 
@@ -266,6 +271,12 @@ function syscalls(pid: number): { reads: number; writes: number } {
   return { reads: Number(/^syscr: (\d+)$/m.exec(io)?.[1] ?? 0), writes: Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? 0) };
 }
 
+/** Resident memory of a process in MB (/proc/<pid>/status: VmRSS). */
+function rssMb(pid: number): number {
+  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
 /** Commands the Redis server has run so far (all its clients: only meaningful on a quiet server). */
 async function redisCommands(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
@@ -359,7 +370,8 @@ async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
   return deleted;
 }
 
-const profileEnv = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` } : undefined;
+const brokerNodeOptions = [...(profileDir ? [`--cpu-prof --cpu-prof-dir=${resolve(profileDir)}`] : []), ...(nodeOptions ? [nodeOptions] : [])].join(' ');
+const profileEnv = brokerNodeOptions ? { NODE_OPTIONS: brokerNodeOptions } : undefined;
 if (profileDir) await mkdir(profileDir, { recursive: true });
 
 write(`login-bench: ${machine()}`);
@@ -400,12 +412,14 @@ try {
   const logsBefore = logBytes();
   const commandsBefore = await redisCommands(redis);
   const before = snapshot(pids);
+  const rssAfterWarmup = new Map(BROKER.map((name) => [name, rssMb(pids.get(name) ?? 0)]));
   const syscallsBefore = new Map(BROKER.map((name) => [name, syscalls(pids.get(name) ?? 0)]));
   const clientBefore = clientCpu();
   const windowStart = Number(process.hrtime.bigint() / 1000n);
   const full = await pool(logins, () => fullLogin(cluster));
   const windowEnd = Number(process.hrtime.bigint() / 1000n);
   const after = snapshot(pids);
+  const rssAfterLogins = new Map(BROKER.map((name) => [name, rssMb(pids.get(name) ?? 0)]));
   const syscallsAfter = new Map(BROKER.map((name) => [name, syscalls(pids.get(name) ?? 0)]));
   const clientUsed = clientCpu() - clientBefore;
   const commands = (await redisCommands(redis)) - commandsBefore;
@@ -487,6 +501,13 @@ try {
   const tokenCpuForRefresh = cpuMs(pids.get('token-service') ?? 0) - tokenBefore;
   write(
     `token endpoint, refresh_token: ${refreshDurations.length} requests, ${chains.length} rotation chains: ${(refreshDurations.length / refreshSeconds).toFixed(0)} requests/s, ${latency(refreshDurations)}, token-service CPU ${ms(tokenCpuForRefresh / refreshDurations.length)} per request`,
+  );
+
+  const loginsInAll = 1 + warmup + logins + codes + chains.length;
+  write(
+    `memory: resident set (VmRSS) after the warm-up / after the ${logins} timed logins / at the end (${loginsInAll} logins and ${refreshDurations.length} refreshes in all): ${BROKER.map(
+      (name) => `${name} ${rssAfterWarmup.get(name)?.toFixed(0)} / ${rssAfterLogins.get(name)?.toFixed(0)} / ${rssMb(pids.get(name) ?? 0).toFixed(0)} MB`,
+    ).join(', ')}`,
   );
 
   if (profileDir) {
