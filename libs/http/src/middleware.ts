@@ -109,6 +109,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     let brokerError: BrokerError;
     if (error instanceof BrokerError) {
       brokerError = error;
+    } else if (isServiceUnavailable(error)) {
+      // The store (Redis) cannot serve now: nothing is wrong with the request, and retrying soon
+      // may work. No stack: the reason is enough, and the cause's data stays out of the log.
+      logger.warn({ requestId: reference, reason: error.cause instanceof Error ? error.cause.message : String(error.cause), method: req.method, path: req.path }, 'service unavailable');
+      if (res.headersSent) return next(error);
+      res.status(503).set('retry-after', String(RETRY_AFTER_SECONDS)).type('html').send(renderErrorPage(503, 'The sign-in service is briefly unavailable. Please try again in a moment.', reference));
+      return;
     } else if (isHttpClientError(error)) {
       brokerError = new BrokerError({ code: 'http.bad_request', status: error.status, publicMessage: 'The request could not be read.', detail: { reason: error.message } });
     } else {
@@ -122,6 +129,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(error);
     res.status(brokerError.status).type('html').send(renderErrorPage(brokerError.status, brokerError.publicMessage, reference));
   };
+}
+
+/** Seconds a 503 (the store cannot serve now) asks clients to wait before retrying. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** An error that says it is a 503 (status, as http-errors has it): the store's StoreUnavailableError. */
+function isServiceUnavailable(error: unknown): error is { status: 503; cause?: unknown } {
+  return typeof error === 'object' && error !== null && (error as { status?: unknown }).status === 503;
 }
 
 function isHttpClientError(error: unknown): error is { status: number; message: string } {

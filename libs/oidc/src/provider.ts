@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '@broker/config';
 import { redirectUriProblems, type ClientKind, type ClientRecord } from '@broker/identity';
 import type { Store } from '@broker/store';
 import type { Logger } from '@broker/telemetry';
-import { renderErrorPage } from '@broker/http';
+import { renderErrorPage, RETRY_AFTER_SECONDS } from '@broker/http';
 import { createStoreAdapter } from './adapter.ts';
 import { clientMetadata } from './client-metadata.ts';
 import { createCookieSigner } from './cookie-keys.ts';
@@ -309,6 +309,11 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   // Our ingress (deploy/, the dev proxy) sets X-Forwarded-Proto and Host for the public origin.
   provider.proxy = true;
+  // A 503 is the store's StoreUnavailableError (temporarily_unavailable): say when to retry.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 503) ctx.set('retry-after', String(RETRY_AFTER_SECONDS));
+  });
   return provider;
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { isRedisUnavailability, StoreUnavailableError } from './errors.ts';
 import type { ConsumeAndClaimResult, ConsumeResult, Store, WriteOptions } from './store.ts';
 import { assertConsumedAt, assertCount, assertTtlSeconds, ttlOf } from './validation.ts';
 
@@ -144,7 +145,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     return redis;
   };
 
-  return {
+  return unavailableAs503({
     get: (key) => send().get(k(key)),
 
     async set(key: string, value: string, options?: WriteOptions) {
@@ -220,7 +221,19 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     async close() {
       if (owned && redis.status !== 'end') await redis.quit();
     },
+  });
+}
+
+/** `store` whose failures that mean "Redis cannot serve now" reject with StoreUnavailableError. */
+function unavailableAs503(store: Store): Store {
+  const rethrow = (error: unknown): never => {
+    throw isRedisUnavailability(error) ? new StoreUnavailableError(error) : error;
   };
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, operation] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = (...args: unknown[]) => operation(...args).catch(rethrow);
+  }
+  return wrapped as unknown as Store;
 }
 
 function connection(options: RedisStoreOptions): { redis: Redis; owned: boolean } {
