@@ -17,7 +17,7 @@ import {
 import { createPrefetchingStore, createProvider, endSessionsOf, type Provider } from '@broker/oidc';
 import { createAuthPortalRouter } from '@broker/portal';
 import { createSamlDiagnostics, createSamlServiceProvider, type SamlDiagnostics, type SamlServiceProvider } from '@broker/saml';
-import type { Store } from '@broker/store';
+import { keys, type Store } from '@broker/store';
 import type { Logger } from '@broker/telemetry';
 import { createTokenServiceRouter } from '@broker/token';
 import { applyConfiguration } from './configuration-import.ts';
@@ -38,13 +38,46 @@ export interface BrokerDeps {
   serviceProvider: SamlServiceProvider;
   /** Recent rejected SAML responses per connection (GET /saml/:connectionId/diagnostics). */
   diagnostics: SamlDiagnostics;
+  /** Keeps this process's configuration in the store when the store loses it (readiness uses it). */
+  configurationGuard: ConfigurationGuard;
 }
 
 /**
- * Build the shared dependencies once per process, applying the configuration's tenants and
- * clients to the store first (applyConfiguration).
+ * Restores the configuration's tenants and clients when the store has lost them (Redis restarted
+ * without persistence, failed over to an empty replica, evicted keys): they are written only at
+ * start, and without them every login fails ("unknown organization", invalid_client).
  */
-export async function buildBrokerDeps(options: { config: ResolvedConfig; store: Store; logger: Logger; secrets: BrokerSecrets }): Promise<BrokerDeps> {
+export interface ConfigurationGuard {
+  /**
+   * Resolves when the store holds a configuration (`config:manifest`), re-applying this
+   * process's one first when it holds none; rejects when the store cannot be read or the
+   * configuration cannot be written. A configuration that is there is left alone, even another
+   * file's: a newer process of a rolling deploy imported it.
+   */
+  ensurePresent(): Promise<void>;
+  /** Stop the periodic check. */
+  stop(): void;
+}
+
+/** How often, by default, each process checks that the configuration is still in the store. */
+export const DEFAULT_CONFIGURATION_CHECK_MS = 5000;
+
+/**
+ * Build the shared dependencies once per process, applying the configuration's tenants and
+ * clients to the store first (applyConfiguration), and keeping them there should the store lose
+ * them (ConfigurationGuard).
+ */
+export async function buildBrokerDeps(options: {
+  config: ResolvedConfig;
+  store: Store;
+  logger: Logger;
+  secrets: BrokerSecrets;
+  /**
+   * How often to check (one GET) that the configuration is still in the store and re-apply it
+   * when it is gone, in ms; 0: only when readiness is probed. Default 5000.
+   */
+  configurationCheckMs?: number;
+}): Promise<BrokerDeps> {
   const { config, store, logger, secrets } = options;
   // Every service reuses tenant, connection and client records for cache.directoryTtlSeconds: a
   // login reads each of them from the store once per process instead of several times. Writes
@@ -101,7 +134,60 @@ export async function buildBrokerDeps(options: { config: ResolvedConfig; store: 
   });
   // Fail at start, not at the first login, when a connection's IdP settings are incomplete.
   for (const tenant of config.tenants) for (const connection of tenant.connections) serviceProvider.idpSettings(connection);
-  return { config, store, logger, directory, clients, handoff: createLoginHandoff(store, config.ttl.interaction), users, provider, serviceProvider, diagnostics: createSamlDiagnostics({ store }) };
+  const configurationGuard = guardConfiguration({ store, config, logger, intervalMs: options.configurationCheckMs ?? DEFAULT_CONFIGURATION_CHECK_MS });
+  return {
+    config,
+    store,
+    logger,
+    directory,
+    clients,
+    handoff: createLoginHandoff(store, config.ttl.interaction),
+    users,
+    provider,
+    serviceProvider,
+    diagnostics: createSamlDiagnostics({ store }),
+    configurationGuard,
+  };
+}
+
+/**
+ * Check on a timer (and whenever readiness is probed) that the store still holds a configuration,
+ * and re-apply this process's when it holds none. Only an absent manifest triggers it: a
+ * different one is a newer process's import, which this process must not undo.
+ */
+function guardConfiguration(options: { store: Store; config: ResolvedConfig; logger: Logger; intervalMs: number }): ConfigurationGuard {
+  const { store, config, logger, intervalMs } = options;
+  // One restore at a time per process: the timer and readiness probes share it.
+  let restoring: Promise<void> | undefined;
+  const restore = (): Promise<void> =>
+    (restoring ??= applyConfiguration(store, config, { onlyIfMissing: true })
+      .then(
+        (imported) => {
+          if (imported.applied) logger.warn({ written: imported.written }, 'the configuration was missing from the store (did Redis lose its data?): re-applied it');
+        },
+        (error: unknown) => {
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'the configuration is missing from the store and re-applying it failed');
+          throw error;
+        },
+      )
+      .finally(() => {
+        restoring = undefined;
+      }));
+  const ensurePresent = async (): Promise<void> => {
+    if ((await store.get(keys.configManifest())) === null) await restore();
+  };
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          store.get(keys.configManifest()).then(
+            (manifest) => (manifest === null ? restore().catch(() => undefined) : undefined),
+            // An unreachable store: readiness and the store's own connection log report it.
+            () => undefined,
+          );
+          // unref: the check must never keep a process (or a test worker) alive on its own.
+        }, intervalMs).unref()
+      : undefined;
+  return { ensurePresent, stop: () => clearInterval(timer) };
 }
 
 export type BrokerPart = 'portal' | 'authn' | 'token';
@@ -115,7 +201,17 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   // The public origin is the issuer's, never what a request's headers claim (publicOrigin).
-  app.use(requestId(), publicOrigin(deps.config.issuer), securityHeaders({ hsts: deps.config.issuer.startsWith('https:') }), healthRoutes(() => deps.store.ping()));
+  app.use(
+    requestId(),
+    publicOrigin(deps.config.issuer),
+    securityHeaders({ hsts: deps.config.issuer.startsWith('https:') }),
+    healthRoutes(async () => {
+      // Ready only with a configuration in the store (restored first when it is gone): without
+      // one every login fails, however well Redis answers.
+      await deps.store.ping();
+      await deps.configurationGuard.ensurePresent();
+    }),
+  );
   if (parts.includes('token')) app.use(createTokenServiceRouter({ provider: deps.provider, isCorsOrigin: (origin) => deps.clients.isCorsOrigin(origin) }));
   if (parts.includes('authn')) {
     app.use(

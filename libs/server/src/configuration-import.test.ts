@@ -8,11 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, type ResolvedClient, type ResolvedConfig, type ResolvedConnection, type ResolvedTenant } from '@broker/config';
-import { ClientRuleError } from '@broker/identity';
+import { ClientRuleError, clientEntries, tenantEntries } from '@broker/identity';
 import { createMemoryStore, createRedisStore, keys, type Store } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
 import type { BrokerDeps } from './broker.ts';
-import { applyConfiguration } from './configuration-import.ts';
+import { applyConfiguration, clientRecordFromConfig } from './configuration-import.ts';
 import { startTokenHarness, type TokenHarness } from './test/token-harness.ts';
 
 const { redisAvailable, redisTestUrl, skipRedisTests, useRedisPrefix } = redisTestSupport;
@@ -58,6 +58,47 @@ const after: ResolvedConfig = {
   clients: demo.clients.map((c) => (c.clientId === 'demo-spa' ? { ...c, corsOrigins: [] } : c)),
 };
 
+/** The stored keys a manifest lists (without the entry that identifies the import). */
+function storedKeys(manifest: string | null): string[] {
+  return (JSON.parse(manifest ?? '[]') as string[]).filter((entry) => !entry.startsWith(`${keys.configManifest()}:import:`));
+}
+
+/** Every record and index a configuration gives, as the import writes them. */
+const entriesOf = (config: ResolvedConfig): Array<[string, string]> => [...config.tenants.flatMap(tenantEntries), ...config.clients.map(clientRecordFromConfig).flatMap(clientEntries)];
+
+/**
+ * A version of the demo file with the same keys and other values: the common edit of a tenant's
+ * display name, a connection's certificate or a client's redirect URIs.
+ */
+const edition = (label: string): ResolvedConfig => ({
+  ...demo,
+  tenants: demo.tenants.map((t) =>
+    t.id === 'acme' ? { ...t, displayName: `Acme ${label}`, connections: t.connections.map((c) => ({ ...c, idp: { ...c.idp, certificates: [`certificate of edition ${label}`] } })) } : t,
+  ),
+  clients: demo.clients.map((c) => (c.clientId === 'demo-native' ? { ...c, redirectUris: [`http://127.0.0.1/callback-${label}`] } : c)),
+});
+
+/**
+ * One process's view of the store: every call waits 0-3 ms first (a loaded network), so
+ * concurrent imports really interleave, and each compare-and-set that commits a manifest is
+ * recorded in `commits` (in order) under `label`.
+ */
+function laggingStore(store: Store, label: string, commits: string[]): Store {
+  const lag = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+  return {
+    ...store,
+    get: async (key) => (await lag(), store.get(key)),
+    set: async (key, value, options) => (await lag(), store.set(key, value, options)),
+    delete: async (...deleted) => (await lag(), store.delete(...deleted)),
+    compareAndSet: async (key, expected, value, options) => {
+      await lag();
+      const written = await store.compareAndSet(key, expected, value, options);
+      if (written && key === keys.configManifest()) commits.push(label);
+      return written;
+    },
+  };
+}
+
 function describeImport(kind: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>): void {
   describe(`applyConfiguration (${kind} store)`, () => {
     let store: Store;
@@ -76,7 +117,7 @@ function describeImport(kind: string, open: () => Promise<{ store: Store; close:
       expect(await store.get(keys.tenantByExternalId('organization', 'globex-org'))).toBe('globex');
       expect(JSON.parse((await store.get(keys.client('globex-spa'))) ?? 'null')).toMatchObject({ clientId: 'globex-spa', kind: 'spa' });
       expect(await store.get(keys.corsOrigin('https://old.globex.example.test'))).toBe('1');
-      const manifest = JSON.parse((await store.get(keys.configManifest())) ?? '[]') as string[];
+      const manifest = storedKeys(await store.get(keys.configManifest()));
       expect(manifest).toHaveLength(imported.written);
       expect(manifest).toContain(keys.client('globex-spa'));
       expect(manifest).toContain(keys.tenantByDomain('acme.test'));
@@ -157,12 +198,62 @@ function describeImport(kind: string, open: () => Promise<{ store: Store; close:
       const withoutGlobex: ResolvedConfig = { ...before, tenants: demo.tenants, clients: demo.clients };
       for (let round = 0; round < 10; round++) {
         await Promise.all([applyConfiguration(store, round % 2 ? before : withoutGlobex), applyConfiguration(store, round % 2 ? withoutGlobex : before)]);
-        const manifest = JSON.parse((await store.get(keys.configManifest())) ?? '[]') as string[];
+        const manifest = storedKeys(await store.get(keys.configManifest()));
         for (const key of manifest) expect(await store.get(key), `${key} (round ${round})`).not.toBeNull();
         // Globex is there exactly when the manifest says so, with its indexes.
         const hasGlobex = manifest.includes(keys.tenant('globex'));
         for (const key of [keys.tenant('globex'), keys.tenantByDomain('globex.test'), keys.client('globex-spa')]) expect((await store.get(key)) !== null, `${key} (round ${round})`).toBe(hasGlobex);
       }
+    });
+
+    it('imports of files with the same keys and other values at once end as the file committed last, exactly', async () => {
+      const files: Record<string, ResolvedConfig> = { A: edition('A'), 'A again': edition('A'), B: edition('B'), 'B with Globex': { ...edition('B'), tenants: [...edition('B').tenants, globex] } };
+      const everyKey = new Set(Object.values(files).flatMap((file) => entriesOf(file).map(([key]) => key)));
+      for (let round = 0; round < 12; round++) {
+        const commits: string[] = [];
+        await Promise.all(Object.entries(files).map(([label, file]) => applyConfiguration(laggingStore(store, label, commits), file)));
+        const last = commits.at(-1) ?? '';
+        const expected = new Map(entriesOf(files[last] as ResolvedConfig));
+        for (const key of everyKey) expect(await store.get(key), `${key} after round ${round}, file ${last} committed last`).toBe(expected.get(key) ?? null);
+        expect(storedKeys(await store.get(keys.configManifest())).sort()).toEqual([...expected.keys()].sort());
+      }
+    });
+
+    it('onlyIfMissing: applies the file when the store has no configuration, and leaves any configuration alone', async () => {
+      await applyConfiguration(store, before);
+      // Redis lost the configuration.
+      await store.delete(keys.configManifest(), ...entriesOf(before).map(([key]) => key));
+      const restored = await applyConfiguration(store, after, { onlyIfMissing: true });
+      expect(restored).toMatchObject({ applied: true, written: entriesOf(after).length });
+      expect(await store.get(keys.tenantByDomain('eu.globex.test'))).toBe('acme');
+      const manifest = await store.get(keys.configManifest());
+      expect(storedKeys(manifest).sort()).toEqual(entriesOf(after).map(([key]) => key).sort());
+
+      // Another file's configuration is there (a newer process imported it): nothing changes.
+      expect(await applyConfiguration(store, before, { onlyIfMissing: true })).toEqual({ applied: false, written: 0, removed: [] });
+      expect(await store.get(keys.configManifest())).toBe(manifest);
+      expect(await store.get(keys.client('globex-spa'))).toBeNull();
+      expect(await store.get(keys.tenantByDomain('eu.globex.test'))).toBe('acme');
+    });
+
+    it('reads the manifest of an earlier version (a plain list of keys)', async () => {
+      await applyConfiguration(store, before);
+      await store.set(keys.configManifest(), JSON.stringify(entriesOf(before).map(([key]) => key)));
+      const imported = await applyConfiguration(store, after);
+      expect(imported.removed).toContain(keys.client('globex-spa'));
+      expect(await store.get(keys.client('globex-spa'))).toBeNull();
+    });
+
+    it('fails loudly when other imports keep committing first', async () => {
+      // Before each compare-and-set of this import, another import commits its manifest.
+      const contested: Store = {
+        ...store,
+        compareAndSet: async (key, expected, value, options) => {
+          if (key === keys.configManifest()) await store.set(key, JSON.stringify([`${keys.configManifest()}:import:other:${randomUUID()}`]));
+          return store.compareAndSet(key, expected, value, options);
+        },
+      };
+      await expect(applyConfiguration(contested, before)).rejects.toThrow(/overtaken by other processes' imports 10 times/);
     });
 
     it('a manifest that is not a list of keys removes nothing and is replaced', async () => {
