@@ -55,5 +55,6 @@ export async function startBrokerRuntime(options: StartOptions): Promise<{ deps:
   }
   const secrets = await resolveSecrets(config, options.mode, logger);
   logger.info({ config: path, mode: options.mode, tenants: config.tenants.length, clients: config.clients.length }, 'configuration loaded');
-  return { deps: await buildBrokerDeps({ config, store, logger, secrets }), logger, store };
+  // The embedded store cannot lose the configuration behind the process's back: no periodic check.
+  return { deps: await buildBrokerDeps({ config, store, logger, secrets, ...(options.mode === 'split' ? {} : { configurationCheckMs: 0 }) }), logger, store };
 }

@@ -50,6 +50,8 @@ export const keys = {
   /**
    * Every key the last configuration import wrote (a JSON array): the next import removes those
    * its configuration no longer has (tenants, clients and their indexes taken out of the file).
+   * One more entry, `config:manifest:import:{digest}:{id}`, names no key: it makes each import's
+   * manifest unique (libs/server/src/configuration-import.ts).
    */
   configManifest: () => 'config:manifest',
   /** A user record. */
