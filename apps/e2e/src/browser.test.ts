@@ -3,9 +3,11 @@
 // app showing who signed in. Everything a script-less client would miss runs for real here:
 // the dev IdP's auto-POST script under its CSP nonce, cookies, redirects, form submission.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -214,6 +216,69 @@ describe.skipIf(skipWithoutChromium())('in a browser: all-in-one, the demo app, 
       ]);
     } finally {
       await context.close();
+    }
+  }, 60_000);
+  it('asked again by a native app (another loopback port), signed-in alice confirms it, and the form_post answer reaches the app through its auto-submitting page', async () => {
+    if (!browser) throw new Error('no browser');
+    // The "other" native app: a loopback listener on a port of its own, taking the form_post.
+    const posts: string[] = [];
+    const app = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        posts.push(`${req.method ?? ''} ${body}`);
+        res.end('You can close this window.');
+      });
+    });
+    app.listen(0, '127.0.0.1');
+    await once(app, 'listening');
+    const address = app.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      // Alice signs in through the demo app first: the broker now has her session.
+      await page.goto(`${demoUrl}/login`);
+      await page.getByLabel('Work email').fill('alice@acme.test');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${idpUrl}/sso`));
+      await page.getByLabel('Username').fill('alice');
+      await page.getByLabel('Password').fill('alice-password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${demoUrl}/callback`), { timeout: 15_000 });
+
+      // Any app on the machine can use demo-native's client_id with a loopback port of its own
+      // (RFC 8252 section 8.6): from the existing session there is no IdP step, so the broker asks.
+      const authorize = new URL(`${issuer}/authorize`);
+      const verifier = randomBytes(32).toString('base64url');
+      for (const [name, value] of Object.entries({
+        client_id: 'demo-native',
+        response_type: 'code',
+        response_mode: 'form_post',
+        redirect_uri: `http://127.0.0.1:${port}/callback`,
+        scope: 'openid email',
+        state: 'other-port',
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+      }))
+        authorize.searchParams.set(name, value);
+      await page.goto(authorize.href);
+      expect(page.url()).toMatch(new RegExp(`^${issuer}/interaction/`));
+      expect(posts).toEqual([]);
+      await page.getByRole('button', { name: 'Allow' }).click();
+
+      // oidc-provider's form_post page submits itself under the CSP (its script's hash).
+      const deadline = Date.now() + 15_000;
+      while (posts.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(posts).toHaveLength(1);
+      const [method, body] = (posts[0] ?? '').split(' ');
+      expect(method).toBe('POST');
+      const fields = new URLSearchParams(body);
+      expect(fields.get('state')).toBe('other-port');
+      expect(fields.get('code')).toMatch(/^[\w-]{20,}$/);
+    } finally {
+      await context.close();
+      await new Promise((resolve) => app.close(resolve));
     }
   }, 60_000);
 });

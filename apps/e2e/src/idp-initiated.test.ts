@@ -228,15 +228,20 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     expect(victim.hops.some((hop) => hop.location?.includes('code='))).toBe(false);
   });
 
-  it('a login link for an unknown organization or account is refused', async () => {
-    const { issuer } = handle.cluster();
+  it('a login link that names an unknown organization or account, or an application it cannot open, gets one answer (the log says which)', async () => {
+    const cluster = handle.cluster();
     const browser = new TestBrowser();
-    const unknownOrg = await browser.get(`${issuer}/login/sso?orgExternalId=nobody&client_id=demo-native`);
-    expect(unknownOrg.status).toBe(404);
-    expect(unknownOrg.body).toContain('We do not know this organization.');
-    const unknownAccount = await browser.get(`${issuer}/login/sso?orgExternalId=acme-org&accountExternalId=acct-nowhere&client_id=demo-native`);
-    expect(unknownAccount.status).toBe(404);
-    const noInitiateLoginUri = await browser.get(`${issuer}/login/sso?orgExternalId=acme-org&client_id=e2e-other`);
-    expect(noInitiateLoginUri.status).toBe(400);
+    const logged = cluster.logEntries('auth-portal').length;
+    const links = [
+      'orgExternalId=nobody&client_id=demo-native',
+      'orgExternalId=acme-org&accountExternalId=acct-nowhere&client_id=demo-native',
+      'orgExternalId=acme-org&client_id=e2e-other',
+      'orgExternalId=acme-org&client_id=no-such-app',
+    ];
+    const pages = await Promise.all(links.map((query) => browser.get(`${cluster.issuer}/login/sso?${query}`)));
+    // Nothing tells a guessed organization id, account id or client id from a wrong one.
+    expect(new Set(pages.map((page) => page.status))).toEqual(new Set([404]));
+    for (const page of pages) expect(page.body).toContain('This sign-in link is not valid.');
+    expect((await loggedRejections(cluster, 'auth-portal', logged, links.length)).sort()).toEqual(['login.no_initiate_login_uri', 'tenant.not_allowed', 'tenant.unknown', 'tenant.unknown_account']);
   });
 });

@@ -101,6 +101,16 @@ describe.skipIf(skipWithoutRedis())('tenants: picker, idp_hint and email domains
     while (redirectTarget(hop).origin === journey.cluster.issuer) hop = await journey.get(redirectTarget(hop));
     return hop;
   };
+  /**
+   * From an authorization answered from the session alone to the portal's confirmation page of a
+   * native app (the consent page), and its Allow: the redirect that follows.
+   */
+  const confirmNativeApp = async (journey: Journey, authorization: Page): Promise<Page> => {
+    const page = await journey.get(redirectTarget(authorization));
+    expect(page.status, page.body.slice(0, 300)).toBe(200);
+    expect(page.body).toContain('value="allow"');
+    return journey.submit(page, { decision: 'allow' });
+  };
   /** The origins a journey visited. */
   const origins = (journey: Journey): Set<string> => new Set(journey.hops.map((hop) => new URL(hop.url).origin));
 
@@ -206,10 +216,11 @@ describe.skipIf(skipWithoutRedis())('tenants: picker, idp_hint and email domains
     expect(refused.body).toContain('Your organization cannot sign in to this application.');
 
     // Her session still signs her in to the app Globex may use, without the IdP: the authorization,
-    // the portal finishing the (first-party) consent prompt at once, the resumed authorization.
+    // the portal's page asking her to confirm the (native) app, which any app on the device could
+    // pass itself off as without an IdP step (RFC 8252 section 8.6), the resumed authorization.
     const again = await authorizationRequest(config, loopbackRedirectUri());
     const from = journey.hops.length;
-    const callbackPage = await followAtIssuer(journey, await journey.get(again.url));
+    const callbackPage = await followAtIssuer(journey, await confirmNativeApp(journey, await journey.get(again.url)));
     expect(journey.paths(from).every((path) => path.startsWith(cluster.issuer))).toBe(true);
     expect((await redeem(config, callbackOf(callbackPage, again), again)).claims).toMatchObject({ tenant: 'globex', email: GINA.email });
 
@@ -229,7 +240,7 @@ describe.skipIf(skipWithoutRedis())('tenants: picker, idp_hint and email domains
 
     // The browser's session is Alice's now, for the other app too.
     const after = await authorizationRequest(config, loopbackRedirectUri());
-    const afterCallback = callbackOf(await followAtIssuer(journey, await journey.get(after.url)), after);
+    const afterCallback = callbackOf(await followAtIssuer(journey, await confirmNativeApp(journey, await journey.get(after.url))), after);
     expect((await redeem(config, afterCallback, after)).claims).toMatchObject({ tenant: 'acme', email: ALICE.email });
   });
 });

@@ -58,7 +58,11 @@ export function securityHeaders(options: { hsts?: boolean } = {}): RequestHandle
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     if (!res.getHeader('Content-Security-Policy')) {
-      res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'; base-uri 'none'");
+      // script-src is spelled out, although default-src already forbids scripts: oidc-provider
+      // adds the hash of its own auto-submit scripts (response_mode=form_post, the logout page)
+      // to a script-src directive, and only when there is one. Without it those pages stayed
+      // blank, their script blocked and their <noscript> button hidden.
+      res.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'; base-uri 'none'");
     }
     next();
   };

@@ -164,12 +164,11 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
   });
 
   /**
-   * A login link per tenant and account (`/login/sso?orgExternalId=&customerId=&accountExternalId=`,
-   * plus `client_id` and optionally `idp_hint`), for apps that start from a link: the context
-   * rides through the RelayState; after the IdP the person goes to the app's login-initiation URI
-   * and the app's own PKCE request completes at once.
+   * What a login link names: its tenant (by organization or customer id), account, connection
+   * and client. Anyone may try links, so every way one can be wrong gets the same answer
+   * (asInvalidLink); the log has the real reason.
    */
-  router.get('/login/sso', async (req, res) => {
+  const resolveLoginLink = async (req: Request) => {
     const query = (name: string): string | undefined => (typeof req.query[name] === 'string' && req.query[name] !== '' ? req.query[name] : undefined);
     const byOrganization = query('orgExternalId') && (await directory.tenantByExternalId('organization', query('orgExternalId') ?? ''));
     const byCustomer = query('customerId') && (await directory.tenantByExternalId('customer', query('customerId') ?? ''));
@@ -188,6 +187,26 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     if (!clientId) throw badRequest('login.no_client', 'This sign-in link does not name an application.', { tenantId: tenant.id });
     const client = await allowedClient(clientId, tenant);
     if (!client.initiateLoginUri) throw badRequest('login.no_initiate_login_uri', 'This application cannot be opened from a sign-in link.', { clientId });
+    return { tenant, connection, account, clientId };
+  };
+
+  /**
+   * A login link refused for any reason: one status and one page, so that links cannot be used to
+   * find out which organizations, accounts and applications exist. The code and detail are logged.
+   */
+  const asInvalidLink = (error: unknown): never => {
+    if (!(error instanceof BrokerError)) throw error;
+    throw new BrokerError({ code: error.code, status: 404, publicMessage: 'This sign-in link is not valid. Ask your administrator or the application for a new one.', ...(error.detail ? { detail: error.detail } : {}) });
+  };
+
+  /**
+   * A login link per tenant and account (`/login/sso?orgExternalId=&customerId=&accountExternalId=`,
+   * plus `client_id` and optionally `idp_hint`), for apps that start from a link: the context
+   * rides through the RelayState; after the IdP the person goes to the app's login-initiation URI
+   * and the app's own PKCE request completes at once.
+   */
+  router.get('/login/sso', async (req, res) => {
+    const { tenant, connection, account, clientId } = await resolveLoginLink(req).catch(asInvalidLink);
     const id = handoff.newLinkId();
     // One secret per browser: a second link opened meanwhile must not break the first.
     const { secret, binding } = browserBinding(cookieValue(req, LOGIN_LINK_COOKIE));
@@ -217,8 +236,12 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const d = await details(req, res);
     if (d.prompt.name === 'consent') {
       // First-party clients see no consent screen, even when they ask for one (prompt=consent,
-      // which OIDC requires for offline_access).
-      if ((await clients.find(String(d.params['client_id'])))?.firstParty) return grantConsent(req, res, d);
+      // which OIDC requires for offline_access). Except a native client signing in from an
+      // existing session with no IdP step (native_client_prompt): any app on the device can use
+      // its client_id and a loopback port or its URL scheme (RFC 8252 section 8.6), so the person
+      // confirms that they are signing in to it.
+      const nativeWithoutLogin = d.prompt.reasons.includes('native_client_prompt');
+      if (!nativeWithoutLogin && (await clients.find(String(d.params['client_id'])))?.firstParty) return grantConsent(req, res, d);
       const scopes = (typeof d.params['scope'] === 'string' ? d.params['scope'] : 'openid').split(' ');
       res.type('html').send(consentPage(d.uid, await clientName(d), scopes));
       return;
