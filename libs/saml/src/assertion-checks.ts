@@ -141,7 +141,8 @@ export interface AssertionContents {
 export function readAssertion(assertion: Element): AssertionContents {
   const subject = firstChild(assertion, NS.saml, 'Subject');
   const nameId = subject && firstChild(subject, NS.saml, 'NameID');
-  const attributes: Record<string, string | string[]> = {};
+  // No prototype: an attribute the IdP names __proto__ is an attribute like any other.
+  const attributes: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   for (const statement of childElements(assertion, NS.saml, 'AttributeStatement')) {
     for (const attribute of childElements(statement, NS.saml, 'Attribute')) {
       const name = attr(attribute, 'Name');

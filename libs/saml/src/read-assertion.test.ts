@@ -28,6 +28,16 @@ describe('readAssertion', () => {
     });
   });
 
+  it('reads an attribute the IdP names __proto__ as an attribute (the object has no prototype to replace)', () => {
+    const { attributes } = read(`<saml:AttributeStatement>
+      <saml:Attribute Name="__proto__"><saml:AttributeValue>a</saml:AttributeValue><saml:AttributeValue>b</saml:AttributeValue></saml:Attribute>
+      <saml:Attribute Name="email"><saml:AttributeValue>alice@acme.test</saml:AttributeValue></saml:Attribute>
+    </saml:AttributeStatement>`);
+    expect(Object.keys(attributes).sort()).toEqual(['__proto__', 'email']);
+    expect(attributes['__proto__']).toEqual(['a', 'b']);
+    expect((attributes as Record<string, unknown>)['0']).toBeUndefined();
+  });
+
   it('gives one value as a string and several as an array; empty and structured values are skipped', () => {
     const { attributes } = read(`<saml:AttributeStatement>
       <saml:Attribute Name="email"><saml:AttributeValue>alice@acme.test</saml:AttributeValue></saml:Attribute>

@@ -119,7 +119,7 @@ describe('bounded work before any signature check', () => {
   };
 
   it('nested signatures (each certificate inside was fingerprinted once per signature around it) are refused as misplaced', () => {
-    const nested = response(`${SIGNATURE_OPEN.repeat(37)}${'<d:X509Certificate/>'.repeat(9_000)}${'</d:Signature>'.repeat(37)}`);
+    const nested = response(`${SIGNATURE_OPEN.repeat(37)}${'<d:X509Certificate/>'.repeat(4_000)}${'</d:Signature>'.repeat(37)}`);
     expect(nested.length).toBeLessThan(256 * 1024);
     expect(codeOf(nested)).toBe('saml.signature_misplaced');
   });
@@ -135,6 +135,34 @@ describe('bounded work before any signature check', () => {
   it('more than 10 certificates in one KeyInfo are refused', () => {
     const certificates = '<d:X509Certificate>AA==</d:X509Certificate>'.repeat(11);
     expect(codeOf(response(`${SIGNATURE_OPEN}<d:KeyInfo><d:X509Data>${certificates}</d:X509Data></d:KeyInfo></d:Signature>`))).toBe('saml.malformed');
+  });
+
+  it('deep nesting hidden from the depth scan by a > inside attribute values is refused as too deep', () => {
+    // <x y="/>"> looked self-closing to the first scan: nesting of any depth passed it, and
+    // 12,000 levels then overflowed the parser's and the canonicalizer's stacks.
+    const trick = response(`${'<x y="/>">'.repeat(2_000)}${'</x>'.repeat(2_000)}`);
+    expect(codeOf(trick)).toBe('saml.too_deep');
+    // And the scan's other tricks: a > in a comment, a CDATA section, a processing instruction, a
+    // single-quoted value; an end tag with nothing open.
+    expect(codeOf(response(`${'<x y=\'a>b\'><!-- > --><![CDATA[ </x> ]]>'.repeat(50)}${'</x>'.repeat(50)}`))).toBe('saml.too_deep');
+    expect(codeOf(response(`</x></x>${'<x>'.repeat(45)}${'</x>'.repeat(45)}`))).toBe('saml.too_deep');
+    // (control) legitimate values with > and quotes nest as deep as they really do.
+    expect(codeOf(response('<a:Subject x="a>b" y=\'c"d\'/>'))).not.toBe('saml.too_deep');
+  });
+
+  it('more elements or namespace declarations than any response needs are refused before canonicalization', () => {
+    expect(codeOf(response('<a:X/>'.repeat(5_001)))).toBe('saml.malformed');
+    expect(codeOf(response('<a:X/>'.repeat(4_000)))).not.toBe('saml.malformed');
+    const declarations = Array.from({ length: 40 }, (_, i) => ` xmlns:n${i}="urn:n${i}"`).join('');
+    expect(codeOf(response(`<a:X${declarations}/>`.repeat(7)))).toBe('saml.malformed');
+    expect(codeOf(response(`<a:X${declarations}/>`.repeat(6)))).not.toBe('saml.malformed');
+  });
+
+  it('an element or attribute whose prefix no namespace declaration binds is refused (canonicalization could render it as bound)', () => {
+    expect(codeOf(response('<ds:Signature/>'))).toBe('saml.malformed');
+    expect(codeOf(response('<a:Subject q:x="1"/>'))).toBe('saml.malformed');
+    // (control) xml: is bound by definition.
+    expect(codeOf(response('<a:Subject xml:lang="en"/>'))).not.toBe('saml.malformed');
   });
 
   it('an element with more than 64 attributes (canonicalization is quadratic in them) is refused', () => {

@@ -552,13 +552,20 @@ describe('verifyEnvelopedSignature refuses', () => {
     });
   });
 
-  it('SignedInfo changed: the DigestValue edited (the digest no longer matches)', async () => {
+  it('SignedInfo changed: the DigestValue edited (the signature over SignedInfo no longer matches, checked before any digest)', async () => {
     const { response } = parse(await builtXml({ sign: 'response' }));
     const digestValue = dsElement(ownSignature(response), 'DigestValue');
     const digest = Buffer.from(digestValue.textContent ?? '', 'base64');
     digest[0] = (digest[0] ?? 0) ^ 1;
     setText(digestValue, digest.toString('base64'));
-    expectInvalid(() => verify(response), DIGEST_MISMATCH);
+    expectInvalid(() => verify(response), NOT_PINNED);
+  });
+
+  it('content changed and the SignatureValue forged: refused at the signature over SignedInfo, before the element is canonicalized and digested', async () => {
+    const { response } = parse((await builtXml({ sign: 'response' })).replace(`>${ALICE}</saml:NameID>`, `>${MALLORY}</saml:NameID>`));
+    setText(dsElement(ownSignature(response), 'SignatureValue'), Buffer.alloc(256, 7).toString('base64'));
+    // Were the digest checked first, this would say the digest does not match.
+    expectInvalid(() => verify(response), NOT_PINNED);
   });
 
   it('SignedInfo changed: content changed and the DigestValue replaced by its correct new digest (the signature no longer matches)', async () => {

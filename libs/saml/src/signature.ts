@@ -146,8 +146,22 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
   if (problem) throw invalid(problem.message);
   if (occurrences !== 1) throw invalid('the signed ID is not unique in the document', { occurrences });
 
-  // Digest of the element without its signature (the enveloped-signature transform), by taking
-  // the Signature out for the canonicalization and putting it back where it was.
+  // First the signature over the canonical SignedInfo, with each pinned key of the right type:
+  // it is small, so a forged response (anyone can post one) is refused before the costly part,
+  // canonicalizing and digesting the whole signed element.
+  const canonicalSignedInfo = Buffer.from(canonicalize(signedInfo, c14nAlgorithm, prefixList(c14nMethod)), 'utf8');
+  const signatureValue = base64Value(signatureValueElement, 'SignatureValue');
+  const signer = keys.find((trusted) => {
+    if (trusted.key.asymmetricKeyType !== method.keyType) return false;
+    return method.keyType === 'ec'
+      ? verify(method.hash, canonicalSignedInfo, { key: trusted.key, dsaEncoding: 'ieee-p1363' }, signatureValue)
+      : verify(method.hash, canonicalSignedInfo, trusted.key, signatureValue);
+  });
+  if (!signer) throw invalid('the signature was not made with a pinned certificate of this connection');
+
+  // Then the digest SignedInfo names must be the element's, without its signature (the
+  // enveloped-signature transform): the Signature is taken out for the canonicalization and put
+  // back where it was.
   const expectedDigest = base64Value(digestValueElement, 'DigestValue');
   const next = signature.nextSibling;
   element.removeChild(signature);
@@ -159,18 +173,7 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
   }
   const digest = createHash(digestHash).update(canonicalElement, 'utf8').digest();
   if (digest.length !== expectedDigest.length || !timingSafeEqual(digest, expectedDigest)) throw invalid('the digest does not match the signed element (it was changed after signing)');
-
-  // The signature over the canonical SignedInfo, with each pinned key of the right type.
-  const canonicalSignedInfo = Buffer.from(canonicalize(signedInfo, c14nAlgorithm, prefixList(c14nMethod)), 'utf8');
-  const signatureValue = base64Value(signatureValueElement, 'SignatureValue');
-  for (const trusted of keys) {
-    if (trusted.key.asymmetricKeyType !== method.keyType) continue;
-    const ok = method.keyType === 'ec'
-      ? verify(method.hash, canonicalSignedInfo, { key: trusted.key, dsaEncoding: 'ieee-p1363' }, signatureValue)
-      : verify(method.hash, canonicalSignedInfo, trusted.key, signatureValue);
-    if (ok) return { fingerprint: trusted.fingerprint, signatureAlgorithm, digestAlgorithm };
-  }
-  throw invalid('the signature was not made with a pinned certificate of this connection');
+  return { fingerprint: signer.fingerprint, signatureAlgorithm, digestAlgorithm };
 }
 
 function base64Value(el: Element, name: string): Buffer {

@@ -67,6 +67,13 @@ const FORBIDDEN_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFF
 
 /** More attributes (namespace declarations included) than any SAML element needs. */
 export const MAX_ATTRIBUTES_PER_ELEMENT = 64;
+/**
+ * More elements than any SAML response needs (an Entra ID response with 200 groups has about 250):
+ * canonicalization and digesting are linear in them, and a padded response must not cost seconds.
+ */
+export const MAX_ELEMENTS = 5000;
+/** More namespace declarations than any SAML response needs; inclusive canonicalization renders each in scope at every element. */
+export const MAX_NAMESPACE_DECLARATIONS = 256;
 
 /**
  * What a response must not hold, found in one walk of an element's subtree: a processing
@@ -80,6 +87,8 @@ export const MAX_ATTRIBUTES_PER_ELEMENT = 64;
  */
 export function shapeProblem(root: Element, onElement?: (el: Element) => void): { code: string; message: string } | undefined {
   const stack: Node[] = [root];
+  let elements = 0;
+  let declarations = 0;
   while (stack.length > 0) {
     const node = stack.pop() as Node;
     if (node.nodeType === 7) return { code: 'saml.processing_instruction_forbidden', message: 'the XML contains a processing instruction' };
@@ -88,6 +97,10 @@ export function shapeProblem(root: Element, onElement?: (el: Element) => void): 
       continue;
     }
     if (node.nodeType !== 1) continue;
+    if (++elements > MAX_ELEMENTS) return { code: 'saml.malformed', message: `the XML has more than ${MAX_ELEMENTS} elements` };
+    // A prefix bound to no namespace: xmldom keeps it, and canonicalization may render it as if it
+    // were bound (ds: as XML Signature's), so two different documents could canonicalize alike.
+    if ((node as Element).prefix && !(node as Element).namespaceURI) return { code: 'saml.malformed', message: `the prefix of <${(node as Element).nodeName}> is not declared` };
     onElement?.(node as Element);
     const attributes = (node as Element).attributes;
     if (attributes.length > MAX_ATTRIBUTES_PER_ELEMENT) return { code: 'saml.malformed', message: `an element has more than ${MAX_ATTRIBUTES_PER_ELEMENT} attributes` };
@@ -95,7 +108,10 @@ export function shapeProblem(root: Element, onElement?: (el: Element) => void): 
       const attribute = attributes.item(i);
       if (!attribute) continue;
       if (FORBIDDEN_CHARACTERS.test(attribute.value)) return { code: 'saml.malformed', message: 'the XML contains a character XML does not allow' };
-      if ((attribute.nodeName === 'xmlns' || attribute.nodeName.startsWith('xmlns:')) && /["<&]/.test(attribute.value)) return { code: 'saml.malformed', message: 'a namespace URI contains a quote, < or &' };
+      const declaration = attribute.nodeName === 'xmlns' || attribute.nodeName.startsWith('xmlns:');
+      if (declaration && /["<&]/.test(attribute.value)) return { code: 'saml.malformed', message: 'a namespace URI contains a quote, < or &' };
+      if (declaration && ++declarations > MAX_NAMESPACE_DECLARATIONS) return { code: 'saml.malformed', message: `the XML has more than ${MAX_NAMESPACE_DECLARATIONS} namespace declarations` };
+      if (!declaration && attribute.prefix && attribute.prefix !== 'xml' && !attribute.namespaceURI) return { code: 'saml.malformed', message: `the prefix of attribute ${attribute.nodeName} is not declared` };
     }
     for (let child = node.firstChild; child; child = child.nextSibling) stack.push(child);
   }
@@ -103,29 +119,58 @@ export function shapeProblem(root: Element, onElement?: (el: Element) => void): 
 }
 
 /**
- * The deepest element nesting in an XML text, found by a linear scan before any parser sees it:
- * a 200,000-deep nest costs a recursive parser seconds, and this scan microseconds.
- * Returns as soon as `limit` is exceeded.
+ * Whether an XML text nests elements deeper than `limit`, found by a linear scan before any
+ * parser sees it: a 200,000-deep nest costs a recursive parser seconds (and its stack), and this
+ * scan microseconds. Quoted attribute values are skipped (a `>` inside one, as in `<a b="/>">`,
+ * ends nothing), and so are comments, CDATA sections and processing instructions up to their
+ * own terminators. An end tag with no start tag open also counts as too deep: only a malformed
+ * text has one, and it would throw the count off. Returns as soon as the answer is known.
  */
 export function exceedsDepth(xml: string, limit: number): boolean {
   let depth = 0;
   let i = xml.indexOf('<');
   while (i !== -1) {
-    const next = xml.charCodeAt(i + 1);
-    if (next === 47 /* / */) {
+    if (xml.startsWith('<!--', i)) {
+      i = after(xml, '-->', i + 4);
+    } else if (xml.startsWith('<![CDATA[', i)) {
+      i = after(xml, ']]>', i + 9);
+    } else if (xml.charCodeAt(i + 1) === 63 /* ? */) {
+      i = after(xml, '?>', i + 2);
+    } else if (xml.charCodeAt(i + 1) === 33 /* ! */) {
+      i = after(xml, '>', i + 2); // a declaration (a DOCTYPE is refused before this runs)
+    } else if (xml.charCodeAt(i + 1) === 47 /* / */) {
       depth--;
-    } else if (next === 33 /* ! */ || next === 63 /* ? */) {
-      // comment, CDATA, declaration or processing instruction: no nesting
+      if (depth < 0) return true;
+      i = after(xml, '>', i + 2);
     } else {
-      const close = xml.indexOf('>', i);
-      if (close === -1) return false; // malformed: the parser will say so
-      if (xml.charCodeAt(close - 1) !== 47 /* / */) {
+      // A start tag: its end is the first > outside quotes.
+      let quote = 0;
+      let j = i + 1;
+      for (; j < xml.length; j++) {
+        const c = xml.charCodeAt(j);
+        if (quote !== 0) {
+          if (c === quote) quote = 0;
+        } else if (c === 34 /* " */ || c === 39 /* ' */) {
+          quote = c;
+        } else if (c === 62 /* > */) {
+          break;
+        }
+      }
+      if (j >= xml.length) return false; // malformed: the parser will say so
+      if (xml.charCodeAt(j - 1) !== 47 /* / */) {
         depth++;
         if (depth > limit) return true;
       }
-      i = close;
+      i = j + 1;
     }
-    i = xml.indexOf('<', i + 1);
+    if (i === -1) return false; // an unterminated comment, CDATA or tag: the parser will say so
+    i = xml.indexOf('<', i);
   }
   return false;
+}
+
+/** The index just past the next `terminator` from `from`, or -1 when there is none. */
+function after(xml: string, terminator: string, from: number): number {
+  const at = xml.indexOf(terminator, from);
+  return at === -1 ? -1 : at + terminator.length;
 }

@@ -477,6 +477,18 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
       await refusedThenLegitimate(login, injected.base64, 'saml.comment_injection');
     });
 
+    it('comment injection in a second AttributeStatement, signed by the IdP (saml.comment_injection)', async () => {
+      const login = await startLogin(CONNECTIONS.both);
+      const injected = await responseFor(login, {
+        // The reader takes attributes from every AttributeStatement; the comment check once
+        // looked at the first one only.
+        transformAssertion: (xml) =>
+          xml.replace('</saml:AttributeStatement>', '</saml:AttributeStatement><saml:AttributeStatement><saml:Attribute Name="dept"><saml:AttributeValue>sa<!---->les</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>'),
+      });
+      expect(injected.xml).toContain('sa<!---->les');
+      await refusedThenLegitimate(login, injected.base64, 'saml.comment_injection');
+    });
+
     it('RSA-SHA1 with SHA-1 digests is refused without allowSha1 (saml.signature_algorithm_forbidden)', async () => {
       const login = await startLogin(CONNECTIONS.assertion);
       const sha1 = await responseFor(login, { signing: { key: IDP_KEY, signatureAlgorithm: 'rsa-sha1', digestAlgorithm: 'sha1' } });
