@@ -104,6 +104,13 @@ describe('parseIdpMetadata', () => {
     expect(() => parseIdpMetadata(external)).toThrow(/DOCTYPE/);
   });
 
+  it('refuses metadata whose SSO or SLO Location is not an http(s) URL (the browser is sent there)', () => {
+    const metadata = devIdpMetadata();
+    expect(metadata).toContain('Location="http://localhost:3001/sso"');
+    expect(() => parseIdpMetadata(metadata.replace('Location="http://localhost:3001/sso"', 'Location="javascript:alert(document.domain)//"'))).toThrow(/SingleSignOnService Location is not an http\(s\) URL/);
+    expect(() => parseIdpMetadata(metadata.replace('Location="http://localhost:3001/sso"', 'Location="data:text/html,x"'))).toThrow(/not an http\(s\) URL/);
+  });
+
   it('refuses metadata without a signing certificate', () => {
     expect(() => parseIdpMetadata(prefixedMetadata({ keyDescriptors: '' }))).toThrow('IdP metadata has no signing certificate');
     const encryptionOnly = `<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${CERT_BASE64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`;

@@ -40,8 +40,14 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
   const entityId = descriptor.getAttribute('entityID');
   if (!entityId) throw new Error('IdP metadata EntityDescriptor has no entityID');
 
-  const serviceUrl = (name: string, binding: string): string | undefined =>
-    Array.from(idp.getElementsByTagNameNS(MD, name)).find((el) => el.getAttribute('Binding') === binding)?.getAttribute('Location') ?? undefined;
+  // A service URL must be http(s), as a configured idp.ssoUrl must: the browser is sent there.
+  const serviceUrl = (name: string, binding: string): string | undefined => {
+    const location = Array.from(idp.getElementsByTagNameNS(MD, name)).find((el) => el.getAttribute('Binding') === binding)?.getAttribute('Location') ?? undefined;
+    if (location === undefined) return undefined;
+    const protocol = URL.canParse(location) ? new URL(location).protocol : '';
+    if (protocol !== 'https:' && protocol !== 'http:') throw new Error(`IdP metadata ${name} Location is not an http(s) URL`);
+    return location;
+  };
 
   const certificates = Array.from(idp.getElementsByTagNameNS(MD, 'KeyDescriptor'))
     .filter((kd) => {
