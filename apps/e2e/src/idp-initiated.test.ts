@@ -88,7 +88,7 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
    * /authorize -> /interaction/<uid> -> /authorize/<uid> -> the redirect URI with a code, and
    * nothing else: no discovery page, no authn-service, no IdP.
    */
-  const appCompletesWithoutIdp = async (journey: Journey, clientId: string, loginHint: string) => {
+  const appCompletesWithoutIdp = async (journey: Journey, clientId: string, loginHint: string, options: { confirmAs?: string } = {}) => {
     const cluster = handle.cluster();
     const config = await discover(cluster, clientId, undefined, ES256_CLIENT);
     const request = await authorizationRequest(config, loopbackRedirectUri(), { login_hint: loginHint });
@@ -97,10 +97,18 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     const interaction = redirectTarget(authorize);
     const uid = /^\/interaction\/([^/]+)$/.exec(interaction.pathname)?.[1] ?? '';
     expect(uid).not.toBe('');
-    const resume = redirectTarget(await journey.get(interaction));
+    let answer = await journey.get(interaction);
+    if (options.confirmAs !== undefined) {
+      // An IdP-initiated login: the person confirms who is signing in (login CSRF), then goes on.
+      expect(answer.status).toBe(200);
+      expect(answer.body).toContain(`as <strong>${options.confirmAs}</strong>?`);
+      answer = await journey.submit(answer);
+    }
+    const resume = redirectTarget(answer);
     expect(`${resume.origin}${resume.pathname}`).toBe(`${cluster.issuer}/authorize/${uid}`);
     const callback = callbackOf(await journey.get(resume), request);
-    expect(journey.paths(from)).toEqual([`${cluster.issuer}/authorize`, `${cluster.issuer}/interaction/${uid}`, `${cluster.issuer}/authorize/${uid}`]);
+    const confirmation = options.confirmAs === undefined ? [] : [`${cluster.issuer}/interaction/${uid}/complete`];
+    expect(journey.paths(from)).toEqual([`${cluster.issuer}/authorize`, `${cluster.issuer}/interaction/${uid}`, ...confirmation, `${cluster.issuer}/authorize/${uid}`]);
     return redeem(config, callback, request);
   };
 
@@ -115,13 +123,36 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     const landing = await landAtApp(journey, acs, ALICE.email);
 
     const idpRequests = cluster.logEntries('dev-idp').length;
-    const { claims, tokens } = await appCompletesWithoutIdp(journey, 'demo-native', landing.searchParams.get('login_hint') ?? '');
+    const { claims, tokens } = await appCompletesWithoutIdp(journey, 'demo-native', landing.searchParams.get('login_hint') ?? '', { confirmAs: ALICE.email });
     expect(claims).toMatchObject({ aud: 'demo-native', tenant: 'acme', email: ALICE.email, given_name: 'Alice', family_name: 'Anderson' });
     expect(tokens.access_token).toBeTruthy();
     // The dev IdP logged nothing more (no AuthnRequest, no login).
     expect(cluster.logEntries('dev-idp').slice(idpRequests)).toEqual([]);
     // The pending login was single use.
     expect((await handle.redisKeys('login:pending:*')).sort()).toEqual(pendingBefore.sort());
+  });
+
+  it('an IdP-initiated login posted into another browser (login CSRF) shows whose it is, and "not me" leads to the sign-in page, with no code', async () => {
+    const cluster = handle.cluster();
+    // Bob's IdP-initiated response, kept by Bob and posted from the victim's browser by a page of his.
+    const bob = new Journey(cluster);
+    const form = await bob.get(`${cluster.idpUrl}/idp-initiated?sp=${encodeURIComponent(spEntityId('acme-dev-idp'))}`);
+    const autoPost = await bob.submit(form, { username: BOB.username, password: BOB.password });
+    const kept = parseForm(autoPost.body, autoPost.url);
+    const victim = new Journey(cluster);
+    const acs = await victim.post(kept.action, kept.fields);
+    await landAtApp(victim, acs, BOB.email);
+    const config = await discover(cluster, 'demo-native', undefined, ES256_CLIENT);
+    const request = await authorizationRequest(config, loopbackRedirectUri());
+    const interaction = redirectTarget(await victim.get(request.url));
+    const page = await victim.get(interaction);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(`as <strong>${BOB.email}</strong>?`);
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    // "This is not me": the same interaction, now without the pending login: the sign-in page.
+    const notMe = await victim.get(new URL(`/interaction/${interaction.pathname.split('/')[2] ?? ''}`, cluster.issuer));
+    expect(isDiscoveryPage(notMe), notMe.body.slice(0, 300)).toBe(true);
+    expect(victim.hops.some((hop) => hop.location?.includes('code='))).toBe(false);
   });
 
   it('a replayed IdP-initiated response is refused (saml.replay) and gives no pending login', async () => {

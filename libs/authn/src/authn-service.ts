@@ -185,7 +185,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     // auth_time is when the IdP authenticated the person (AuthnInstant), not when the broker heard
     // of it: an app asking max_age must see an IdP session's real age. Never in the future.
     const authTime = Math.floor(Math.min(Date.now(), assertion.authnInstantMs ?? Date.now()) / 1000);
-    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime, ...authenticationContext(assertion.authnContextClassRef) };
+    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime, who: user.email ?? user.username ?? user.userId, ...authenticationContext(assertion.authnContextClassRef) };
   };
 
   /**

@@ -47,6 +47,11 @@ export interface LoginResult {
   amr: string[];
   /** A login link's browser binding (LoginRequest.browser), checked when the pending login is used. */
   browser?: string | undefined;
+  /**
+   * Who signed in, as the person would recognise it (email, else username, else the IdP's user
+   * ID): an IdP-initiated login asks the browser to confirm it before the app gets it.
+   */
+  who?: string | undefined;
 }
 
 export interface LoginHandoff {
@@ -59,8 +64,11 @@ export interface LoginHandoff {
   peekRelayState(relayState: string): Promise<RelayRecord | undefined>;
   /** Consume a RelayState: of concurrent callers at most one gets the record. */
   takeRelayState(relayState: string): Promise<RelayRecord | undefined>;
-  /** Store a login result for the portal's interaction; returns its one-time id. */
-  saveResult(result: LoginResult): Promise<string>;
+  /**
+   * Store a login result for the portal's interaction; returns its one-time id. It lives 60 s
+   * (the redirect from the ACS), or `ttlSeconds` (a page waiting for the person).
+   */
+  saveResult(result: LoginResult, ttlSeconds?: number): Promise<string>;
   /** Consume a login result (single use). */
   takeResult(resultId: string): Promise<LoginResult | undefined>;
   /**
@@ -126,9 +134,9 @@ export function createLoginHandoff(store: Store, ttlSeconds = 600, resultTtlSeco
     },
     peekRelayState: async (relayState) => (isOpaqueId(relayState) ? parse<RelayRecord>(await store.get(keys.relayState(relayState))) : undefined),
     takeRelayState: async (relayState) => (isOpaqueId(relayState) ? parse<RelayRecord>(await store.take(keys.relayState(relayState))) : undefined),
-    async saveResult(result) {
+    async saveResult(result, ttl = resultTtlSeconds) {
       const id = opaqueId();
-      await store.set(keys.loginResult(id), JSON.stringify(result), { ttlSeconds: resultTtlSeconds });
+      await store.set(keys.loginResult(id), JSON.stringify(result), { ttlSeconds: ttl });
       return id;
     },
     takeResult: async (resultId) => (isOpaqueId(resultId) ? parse<LoginResult>(await store.take(keys.loginResult(resultId))) : undefined),

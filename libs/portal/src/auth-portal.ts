@@ -4,7 +4,7 @@ import { BrokerError, badRequest, notFound } from '@broker/http';
 import { browserBinding, LOGIN_LINK_COOKIE, matchesBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
 import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
-import { consentPage, discoveryPage, pickerPage } from './pages.ts';
+import { confirmLoginPage, consentPage, discoveryPage, pickerPage } from './pages.ts';
 
 /** One cookie's value from the Cookie header: undefined when absent, '' when it does not decode. */
 function cookieValue(req: Request, name: string): string | undefined {
@@ -247,7 +247,15 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
       return;
     }
     const pending = await pendingLogin(req, res, d);
-    if (pending) return finishLogin(res, d, pending);
+    // A login link's is bound to this browser; an IdP-initiated one could have been posted by
+    // anyone's page (login CSRF): the person confirms who is signing in first.
+    if (pending && pending.browser !== undefined) return finishLogin(res, d, pending);
+    if (pending) {
+      const resultId = await handoff.saveResult({ ...pending, uid: d.uid }, PENDING_LOGIN_TTL_SECONDS);
+      res.setHeader('Cache-Control', 'no-store');
+      res.type('html').send(confirmLoginPage(d.uid, resultId, await clientName(d), pending.who ?? 'the account you signed in with'));
+      return;
+    }
     const tenantParam = typeof d.params['tenant'] === 'string' ? d.params['tenant'] : undefined;
     if (tenantParam !== undefined) {
       const tenant = await directory.tenant(tenantParam);

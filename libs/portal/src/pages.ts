@@ -26,6 +26,24 @@ export function consentPage(uid: string, clientName: string, scopes: string[]): 
   );
 }
 
+/**
+ * An IdP-initiated login about to finish an app's sign-in: the person confirms who is signing
+ * in. Nothing in SAML ties an unsolicited response to the browser that posts it, so a page of
+ * someone else's could have posted theirs (login CSRF); here the person sees the name and can
+ * say it is not theirs. "Continue" finishes the interaction with the login result held for it.
+ */
+export function confirmLoginPage(uid: string, resultId: string, clientName: string, who: string): string {
+  return renderPage(
+    'Continue?',
+    `<p>Continue to <strong>${escapeHtml(clientName)}</strong> as <strong>${escapeHtml(who)}</strong>?</p>
+<form method="get" action="/interaction/${encodeURIComponent(uid)}/complete">
+<input type="hidden" name="result" value="${escapeHtml(resultId)}">
+<button type="submit">Continue</button>
+</form>
+<p><a href="/interaction/${encodeURIComponent(uid)}">This is not me: sign in with my own account</a></p>`,
+  );
+}
+
 /** The connection picker, for tenants with several IdP connections. */
 export function pickerPage(uid: string, tenantName: string, connections: ReadonlyArray<{ id: string; name: string }>, tenantId?: string): string {
   return renderPage(
