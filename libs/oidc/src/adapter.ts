@@ -28,6 +28,15 @@ const ENDABLE_WRITE_ATTEMPTS = 5;
 
 /** What each oidc-provider request found of ENDABLE models: key -> the stored value read. */
 const foundByRequest = new WeakMap<object, Map<string, string>>();
+/**
+ * Requests whose Session was ended (a logout, a Single Logout) while they ran: found, and gone
+ * when oidc-provider came to destroy it. oidc-provider renames a session at a resumed
+ * authorization (a new id, the old one destroyed), so without this the ended session would be
+ * written back under its new id.
+ */
+const sessionEndedInRequest = new WeakSet<object>();
+/** The request finishes a login (an interaction result with one): its session is a new sign-in. */
+const signsIn = (ctx: object): boolean => (ctx as { oidc?: { result?: { login?: unknown } } }).oidc?.result?.login !== undefined;
 
 /**
  * What oidc-provider (and the broker's findAccount) read right after loading a token: its
@@ -81,6 +90,9 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
       const value = JSON.stringify(payload);
       const ctx = currentRequest();
       const found = ENDABLE.has(this.model) && ctx !== undefined ? foundByRequest.get(ctx)?.get(key) : undefined;
+      // The session this request began with was ended meanwhile, and this is its renamed copy
+      // (not a new sign-in): it stays ended, indexes included.
+      if (this.model === 'Session' && found === undefined && ctx !== undefined && sessionEndedInRequest.has(ctx) && !signsIn(ctx)) return;
       const writes: Promise<unknown>[] = [found === undefined || ctx === undefined ? store.set(key, value, ttl) : this.writeWhileExists(ctx, key, found, value, ttl)];
       if (GRANTABLE.has(this.model) && payload.grantId) {
         // The index lives at least as long as its longest member.
@@ -146,7 +158,10 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
     }
 
     async destroy(id: string): Promise<void> {
-      const deleted = await store.delete(this.key(id));
+      const key = this.key(id);
+      const deleted = await store.delete(key);
+      const ctx = currentRequest();
+      if (this.model === 'Session' && deleted === 0 && ctx !== undefined && foundByRequest.get(ctx)?.has(key)) sessionEndedInRequest.add(ctx);
       // oidc-provider destroys an Interaction when it resumes the authorization, and goes on to
       // issue a code whether or not it was still there: two resumes of one finished interaction
       // at once (a double click, a retry) would each issue a code. Only the one that deleted it

@@ -146,6 +146,10 @@ describe('bounded work before any signature check', () => {
     // single-quoted value; an end tag with nothing open.
     expect(codeOf(response(`${'<x y=\'a>b\'><!-- > --><![CDATA[ </x> ]]>'.repeat(50)}${'</x>'.repeat(50)}`))).toBe('saml.too_deep');
     expect(codeOf(response(`</x></x>${'<x>'.repeat(45)}${'</x>'.repeat(45)}`))).toBe('saml.too_deep');
+    // An unquoted value with a quote in it (xmldom takes b=x' with a warning): the quote opens
+    // nothing, and the nest after it is counted; a start tag the scan cannot end is refused.
+    expect(codeOf(response(`<a:Subject b=x'>${'<x>'.repeat(100)}${'</x>'.repeat(100)}<y c='>'/></a:Subject>`))).toBe('saml.too_deep');
+    expect(codeOf(response(`<a:Subject b='never closed>${'<x>'.repeat(100)}`))).toBe('saml.too_deep');
     // (control) legitimate values with > and quotes nest as deep as they really do.
     expect(codeOf(response('<a:Subject x="a>b" y=\'c"d\'/>'))).not.toBe('saml.too_deep');
   });

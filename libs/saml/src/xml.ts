@@ -123,8 +123,10 @@ export function shapeProblem(root: Element, onElement?: (el: Element) => void): 
  * parser sees it: a 200,000-deep nest costs a recursive parser seconds (and its stack), and this
  * scan microseconds. Quoted attribute values are skipped (a `>` inside one, as in `<a b="/>">`,
  * ends nothing), and so are comments, CDATA sections and processing instructions up to their
- * own terminators. An end tag with no start tag open also counts as too deep: only a malformed
- * text has one, and it would throw the count off. Returns as soon as the answer is known.
+ * own terminators; a quote opens a value only right after `=`. Whatever the scan cannot follow
+ * to its end (an end tag with no start tag open, an unterminated tag, comment, CDATA section or
+ * processing instruction) counts as too deep: only a malformed text has one, and the parser may
+ * still take it. Returns as soon as the answer is known.
  */
 export function exceedsDepth(xml: string, limit: number): boolean {
   let depth = 0;
@@ -143,27 +145,37 @@ export function exceedsDepth(xml: string, limit: number): boolean {
       if (depth < 0) return true;
       i = after(xml, '>', i + 2);
     } else {
-      // A start tag: its end is the first > outside quotes.
+      // A start tag: its end is the first > outside a quoted value. A quote opens a value only
+      // right after = (spaces between allowed), as in the parser: xmldom also takes unquoted
+      // values (b=x'), and a quote inside one must not hide the tags after it.
       let quote = 0;
+      let afterEquals = false;
       let j = i + 1;
       for (; j < xml.length; j++) {
         const c = xml.charCodeAt(j);
         if (quote !== 0) {
           if (c === quote) quote = 0;
-        } else if (c === 34 /* " */ || c === 39 /* ' */) {
-          quote = c;
         } else if (c === 62 /* > */) {
           break;
+        } else if (afterEquals && (c === 34 /* " */ || c === 39 /* ' */)) {
+          quote = c;
+          afterEquals = false;
+        } else if (c === 61 /* = */) {
+          afterEquals = true;
+        } else if (c !== 32 && c !== 9 && c !== 10 && c !== 13) {
+          afterEquals = false;
         }
       }
-      if (j >= xml.length) return false; // malformed: the parser will say so
+      // A start tag with no end: counted as too deep rather than trusted to the parser, which
+      // may take it (a scan that stops counting must not let the rest through).
+      if (j >= xml.length) return true;
       if (xml.charCodeAt(j - 1) !== 47 /* / */) {
         depth++;
         if (depth > limit) return true;
       }
       i = j + 1;
     }
-    if (i === -1) return false; // an unterminated comment, CDATA or tag: the parser will say so
+    if (i === -1) return true; // an unterminated comment, CDATA, PI or tag: not counted, so refused
     i = xml.indexOf('<', i);
   }
   return false;

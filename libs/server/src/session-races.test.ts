@@ -9,7 +9,7 @@
 import { createHash, createSign, randomBytes, randomUUID } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '@broker/store';
+import { keys, type Store } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
 import { TestBrowser, parseForm, type Page } from '@broker/testing';
 import { authorizeUrl, keysUnder } from './test/broker-test-support.ts';
@@ -25,6 +25,35 @@ const SAMLP = 'urn:oasis:names:tc:SAML:2.0:protocol';
 const SAML = 'urn:oasis:names:tc:SAML:2.0:assertion';
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The oidc-provider Sessions of a user that are in the store. */
+async function sessionsInStore(h: DemoBroker, userId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const key of await keysUnder(h.admin, h.prefix)) {
+    if (!key.startsWith('oidc:Session:')) continue;
+    const payload = JSON.parse((await h.admin.get(`${h.prefix}${key}`)) ?? '{}') as { accountId?: string };
+    if (payload.accountId === userId) found.push(key);
+  }
+  return found;
+}
+
+/** A signed HTTP-Redirect LogoutRequest from the dev IdP for `nameId`. */
+function signedLogoutRequestUrl(h: DemoBroker, nameId: string): string {
+  const xml =
+    `<samlp:LogoutRequest xmlns:samlp="${SAMLP}" xmlns:saml="${SAML}" ID="_slo${randomUUID()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${h.issuer}/saml/${CONNECTION}/slo" NotOnOrAfter="${new Date(Date.now() + 120_000).toISOString()}">` +
+    `<saml:Issuer>${h.idpBase}/metadata</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">${nameId}</saml:NameID>` +
+    `<samlp:SessionIndex>_idp-session</samlp:SessionIndex></samlp:LogoutRequest>`;
+  const parts = [`SAMLRequest=${encodeURIComponent(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`, 'RelayState=r', `SigAlg=${encodeURIComponent('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`];
+  const signature = createSign('RSA-SHA256').update(parts.join('&')).sign(h.idpConfig.signing.privateKeyPem, 'base64');
+  return `${h.issuer}/saml/${CONNECTION}/slo?${parts.join('&')}&Signature=${encodeURIComponent(signature)}`;
+}
+
+/** prompt=none from this browser: 'code' when signed in, else the error the app gets. */
+async function silentAuthorization(h: DemoBroker, browser: TestBrowser): Promise<string> {
+  const page = await browser.follow(await browser.get(authorizeUrl(h.issuer, CLIENT, { prompt: 'none' })), (l) => l.startsWith(CLIENT.redirectUri));
+  const location = new URL(page.location ?? 'http://invalid/');
+  return location.searchParams.get('code') ? 'code' : (location.searchParams.get('error') ?? `status ${page.status}`);
+}
+
 describe.skipIf(skipRedisTests(available, url))('broker on Redis: requests of one browser racing each other', () => {
   const prefix = `test:session-races:${randomUUID()}:`;
   let h: DemoBroker;
@@ -36,16 +65,7 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: requests of on
     await h?.close();
   });
 
-  /** The oidc-provider Sessions of a user that are in the store. */
-  const sessionsOf = async (userId: string): Promise<string[]> => {
-    const found: string[] = [];
-    for (const key of await keysUnder(h.admin, prefix)) {
-      if (!key.startsWith('oidc:Session:')) continue;
-      const payload = JSON.parse((await h.admin.get(`${prefix}${key}`)) ?? '{}') as { accountId?: string };
-      if (payload.accountId === userId) found.push(key);
-    }
-    return found;
-  };
+  const sessionsOf = (userId: string) => sessionsInStore(h, userId);
 
   /** Alice signs in through the dev IdP, up to the ACS's redirect to /interaction/:uid/complete. */
   async function upToComplete(params: Record<string, string> = {}): Promise<{ browser: TestBrowser; complete: Page; nameId: string }> {
@@ -68,23 +88,8 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: requests of on
     return { browser, userId, nameId };
   }
 
-  /** A signed HTTP-Redirect LogoutRequest from the dev IdP for `nameId`. */
-  function logoutRequestUrl(nameId: string): string {
-    const xml =
-      `<samlp:LogoutRequest xmlns:samlp="${SAMLP}" xmlns:saml="${SAML}" ID="_slo${randomUUID()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${h.issuer}/saml/${CONNECTION}/slo" NotOnOrAfter="${new Date(Date.now() + 120_000).toISOString()}">` +
-      `<saml:Issuer>${h.idpBase}/metadata</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">${nameId}</saml:NameID>` +
-      `<samlp:SessionIndex>_idp-session</samlp:SessionIndex></samlp:LogoutRequest>`;
-    const parts = [`SAMLRequest=${encodeURIComponent(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`, 'RelayState=r', `SigAlg=${encodeURIComponent('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`];
-    const signature = createSign('RSA-SHA256').update(parts.join('&')).sign(h.idpConfig.signing.privateKeyPem, 'base64');
-    return `${h.issuer}/saml/${CONNECTION}/slo?${parts.join('&')}&Signature=${encodeURIComponent(signature)}`;
-  }
-
-  /** prompt=none from this browser: 'code' when signed in, else the error the app gets. */
-  const silent = async (browser: TestBrowser): Promise<string> => {
-    const page = await browser.follow(await browser.get(authorizeUrl(h.issuer, CLIENT, { prompt: 'none' })), (l) => l.startsWith(CLIENT.redirectUri));
-    const location = new URL(page.location ?? 'http://invalid/');
-    return location.searchParams.get('code') ? 'code' : (location.searchParams.get('error') ?? `status ${page.status}`);
-  };
+  const logoutRequestUrl = (nameId: string) => signedLogoutRequestUrl(h, nameId);
+  const silent = (browser: TestBrowser) => silentAuthorization(h, browser);
 
   /** Six loops of prompt=none from `browser` around `logout`; what prompt=none says afterwards. */
   async function logoutAmidSilentRenewals(browser: TestBrowser, logout: () => Promise<Page>): Promise<{ logout: Page; afterwards: string }> {
@@ -145,5 +150,72 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: requests of on
       });
       expect(token.status).toBe(200);
     }
+  }, 60_000);
+});
+
+describe.skipIf(skipRedisTests(available, url))('broker on Redis: a resumed authorization racing a Single Logout', () => {
+  const NATIVE = { id: 'demo-native', redirectUri: 'http://127.0.0.1:5999/callback' };
+  // The next resume is held right after it destroyed its Interaction (it has loaded the session
+  // by then), as a slow round trip would, until the test lets it go.
+  let hold: { reached: () => void; released: Promise<void> } | undefined;
+  let h: DemoBroker;
+  beforeAll(async () => {
+    requireRedisInCi(available, url);
+    h = await startDemoBroker({
+      redisUrl: url,
+      prefix: `test:session-races:${randomUUID()}:`,
+      connection: (connection, base) => ({ ...connection, idp: { ...connection.idp, sloUrl: `${base}/slo` } }),
+      wrapStore: (store: Store): Store => ({
+        ...store,
+        delete: async (...keys: string[]) => {
+          const deleted = await store.delete(...keys);
+          const held = hold;
+          if (held && keys.some((key) => key.startsWith('oidc:Interaction:'))) {
+            hold = undefined;
+            held.reached();
+            await held.released;
+          }
+          return deleted;
+        },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('the session a consent resume renames (oidc-provider gives it a new id) stays ended when a Single Logout ended it meanwhile', async () => {
+    const browser = new TestBrowser();
+    const toIdp = await browser.follow(await browser.get(authorizeUrl(h.issuer, CLIENT, { tenant: 'acme' })), (l) => l.startsWith(h.idpBase));
+    const autoPost = await browser.submit(await browser.get(toIdp.location ?? ''), { username: 'alice', password: 'alice-password' });
+    const form = parseForm(autoPost.body, autoPost.url);
+    const nameId = /<saml:NameID[^>]*>([^<]+)<\/saml:NameID>/.exec(Buffer.from(form.fields['SAMLResponse'] ?? '', 'base64').toString('utf8'))?.[1] ?? '';
+    expect((await browser.follow(await browser.post(form.action, form.fields), (l) => l.startsWith(CLIENT.redirectUri))).location).toMatch(/\?code=/);
+    const userId = (await h.admin.get(`${h.prefix}${keys.userByIdentifier('acme', 'federationId', nameId)}`)) ?? '';
+    expect(await silentAuthorization(h, browser)).toBe('code');
+
+    // A native app asks; signed-in alice gets the consent page and allows.
+    const verifier = randomBytes(32).toString('base64url');
+    const consent = await browser.follow(
+      await browser.get(authorizeUrl(h.issuer, NATIVE, { code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' })),
+      (l) => l.startsWith(NATIVE.redirectUri),
+    );
+    expect(consent.body).toContain('value="allow"');
+    const allowed = await browser.submit(consent, { decision: 'allow' });
+    expect(allowed.location).toMatch(/\/authorize\/[^/?]+$/);
+
+    // The resume loads the session and is held; the IdP's Single Logout ends the session meanwhile.
+    let reached: () => void = () => undefined;
+    let release: () => void = () => undefined;
+    const atHold = new Promise<void>((resolve) => (reached = resolve));
+    hold = { reached: () => reached(), released: new Promise<void>((resolve) => (release = resolve)) };
+    const resuming = browser.get(allowed.location ?? '');
+    await atHold;
+    expect((await new TestBrowser().get(signedLogoutRequestUrl(h, nameId))).status).toBe(302);
+    expect(await sessionsInStore(h, userId)).toEqual([]);
+    release();
+    await resuming;
+    expect(await sessionsInStore(h, userId)).toEqual([]);
+    expect(await silentAuthorization(h, browser)).toBe('login_required');
   }, 60_000);
 });
