@@ -101,7 +101,7 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     if (options.confirmAs !== undefined) {
       // An IdP-initiated login: the person confirms who is signing in (login CSRF), then goes on.
       expect(answer.status).toBe(200);
-      expect(answer.body).toContain(`as <strong>${options.confirmAs}</strong>?`);
+      expect(answer.body).toContain(`as <strong>${options.confirmAs}</strong> of <strong>Acme Corporation</strong>?`);
       answer = await journey.submit(answer);
     }
     const resume = redirectTarget(answer);
@@ -147,7 +147,7 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     const interaction = redirectTarget(await victim.get(request.url));
     const page = await victim.get(interaction);
     expect(page.status).toBe(200);
-    expect(page.body).toContain(`as <strong>${BOB.email}</strong>?`);
+    expect(page.body).toContain(`as <strong>${BOB.email}</strong> of <strong>Acme Corporation</strong>?`);
     expect(page.headers.get('cache-control')).toBe('no-store');
     // "This is not me": the same interaction, now without the pending login: the sign-in page.
     const notMe = await victim.get(new URL(`/interaction/${interaction.pathname.split('/')[2] ?? ''}`, cluster.issuer));

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedConfig, ResolvedConnection, ResolvedTenant } from '@broker/config';
 import { badRequest, BrokerError, notFound } from '@broker/http';
-import { isOpaqueId, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult, type UserRepository } from '@broker/identity';
+import { isEmailVerified, isOpaqueId, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult, type UserRepository } from '@broker/identity';
 import {
   CATEGORY_TITLES,
   certificateReport,
@@ -185,7 +185,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     // auth_time is when the IdP authenticated the person (AuthnInstant), not when the broker heard
     // of it: an app asking max_age must see an IdP session's real age. Never in the future.
     const authTime = Math.floor(Math.min(Date.now(), assertion.authnInstantMs ?? Date.now()) / 1000);
-    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime, who: user.email ?? user.username ?? user.userId, ...authenticationContext(assertion.authnContextClassRef) };
+    return { userId: user.id, tenantId: tenant.id, connectionId: connection.id, clientId, authTime, who: (isEmailVerified(user, tenant) === true ? user.email : undefined) ?? user.username ?? user.userId, ...authenticationContext(assertion.authnContextClassRef) };
   };
 
   /**

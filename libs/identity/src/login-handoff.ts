@@ -48,8 +48,10 @@ export interface LoginResult {
   /** A login link's browser binding (LoginRequest.browser), checked when the pending login is used. */
   browser?: string | undefined;
   /**
-   * Who signed in, as the person would recognise it (email, else username, else the IdP's user
-   * ID): an IdP-initiated login asks the browser to confirm it before the app gets it.
+   * Who signed in, as the person would recognise it: the email when it is verified (the
+   * email_verified policy: an IdP cannot name an address outside its organization's domains
+   * here), else the username, else the IdP's user ID. An IdP-initiated login asks the browser to
+   * confirm it, with the organization's name, before the app gets it.
    */
   who?: string | undefined;
 }

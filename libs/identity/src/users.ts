@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { ResolvedTenant } from '@broker/config';
 import { keys, type Store } from '@broker/store';
+import { emailDomain } from './directory.ts';
 
 export type UserIdType = 'username' | 'federationId';
 
@@ -95,6 +97,20 @@ export interface UserRepository {
 export function emailSource(user: User): string | null | undefined {
   if (user.email === undefined) return undefined;
   return 'emailConnectionId' in user ? user.emailConnectionId : user.connectionId;
+}
+
+/**
+ * Whether the user's email is verified (the email_verified claim): only when the connection the
+ * address came from says the IdP's directory verifies addresses, and, for a tenant that lists its
+ * email domains, the address is in one of them: an IdP vouches for its organization's addresses,
+ * not for one a user typed into a profile. Undefined when the user has no email.
+ */
+export function isEmailVerified(user: User, tenant: ResolvedTenant): boolean | undefined {
+  if (user.email === undefined) return undefined;
+  const source = emailSource(user);
+  const domain = emailDomain(user.email);
+  const ownDomain = tenant.emailDomains.length === 0 || (domain !== undefined && tenant.emailDomains.includes(domain));
+  return typeof source === 'string' && ownDomain && tenant.connections.find((c) => c.id === source)?.emailVerified === true;
 }
 
 /** Attempts at writing a login over concurrent ones before giving up (with pauses: seconds). */

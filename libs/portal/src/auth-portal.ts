@@ -253,7 +253,8 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     if (pending) {
       const resultId = await handoff.saveResult({ ...pending, uid: d.uid }, PENDING_LOGIN_TTL_SECONDS);
       res.setHeader('Cache-Control', 'no-store');
-      res.type('html').send(confirmLoginPage(d.uid, resultId, await clientName(d), pending.who ?? 'the account you signed in with'));
+      const organization = (await directory.tenant(pending.tenantId))?.displayName ?? pending.tenantId;
+      res.type('html').send(confirmLoginPage(d.uid, resultId, await clientName(d), pending.who ?? 'the account you signed in with', organization));
       return;
     }
     const tenantParam = typeof d.params['tenant'] === 'string' ? d.params['tenant'] : undefined;

@@ -32,10 +32,10 @@ export function consentPage(uid: string, clientName: string, scopes: string[]): 
  * someone else's could have posted theirs (login CSRF); here the person sees the name and can
  * say it is not theirs. "Continue" finishes the interaction with the login result held for it.
  */
-export function confirmLoginPage(uid: string, resultId: string, clientName: string, who: string): string {
+export function confirmLoginPage(uid: string, resultId: string, clientName: string, who: string, organization: string): string {
   return renderPage(
     'Continue?',
-    `<p>Continue to <strong>${escapeHtml(clientName)}</strong> as <strong>${escapeHtml(who)}</strong>?</p>
+    `<p>Continue to <strong>${escapeHtml(clientName)}</strong> as <strong>${escapeHtml(who)}</strong> of <strong>${escapeHtml(organization)}</strong>?</p>
 <form method="get" action="/interaction/${encodeURIComponent(uid)}/complete">
 <input type="hidden" name="result" value="${escapeHtml(resultId)}">
 <button type="submit">Continue</button>

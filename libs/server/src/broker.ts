@@ -7,8 +7,7 @@ import {
   createDirectory,
   createLoginHandoff,
   createUserRepository,
-  emailDomain,
-  emailSource,
+  isEmailVerified,
   type ClientRegistry,
   type Directory,
   type LoginHandoff,
@@ -108,17 +107,10 @@ export async function buildBrokerDeps(options: {
       const tenant = user && (await directory.tenant(user.tenantId));
       if (!user || !tenant) return undefined;
       const name = [user.givenName, user.surname].filter(Boolean).join(' ') || undefined;
-      // Verified only when the connection the address came from says the IdP's directory verifies
-      // addresses, and, for a tenant that lists its email domains, the address is in one of them:
-      // an IdP vouches for its organization's addresses, not for one a user typed into a profile.
-      const source = emailSource(user);
-      const domain = user.email === undefined ? undefined : emailDomain(user.email);
-      const ownDomain = tenant.emailDomains.length === 0 || (domain !== undefined && tenant.emailDomains.includes(domain));
-      const emailVerified = typeof source === 'string' && ownDomain && tenant.connections.find((c) => c.id === source)?.emailVerified === true;
       return {
         sub: user.id,
         email: user.email,
-        email_verified: user.email === undefined ? undefined : emailVerified,
+        email_verified: isEmailVerified(user, tenant),
         name,
         given_name: user.givenName,
         family_name: user.surname,
