@@ -188,11 +188,11 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
 }
 
 async function revokeGrant(store: Store, grantId: string): Promise<void> {
-  const indexKey = keys.oidcGrantIndex(grantId);
-  const members = await store.members(indexKey);
-  // The Grant itself, every token issued under it, and the index. One key per call: they may
+  const indexKeys = [keys.oidcGrantIndex(grantId), keys.legacyOidcGrantIndex(grantId)];
+  const members = (await Promise.all(indexKeys.map((key) => store.members(key)))).flat();
+  // The Grant itself, every token issued under it, and the indexes. One key per call: they may
   // sit in different Redis Cluster slots.
-  await Promise.all([...members, keys.oidcModel('Grant', grantId), indexKey].map((key) => store.delete(key)));
+  await Promise.all([...new Set(members), keys.oidcModel('Grant', grantId), ...indexKeys].map((key) => store.delete(key)));
 }
 
 /**
@@ -203,7 +203,9 @@ async function revokeGrant(store: Store, grantId: string): Promise<void> {
  */
 export async function endSessionsOf(store: Store, accountId: string): Promise<number> {
   const indexKey = keys.oidcSessionsByAccount(accountId);
-  const ids = await store.members(indexKey);
+  const legacyKey = keys.legacyOidcSessionsByAccount(accountId);
+  const [current, legacy] = await Promise.all([store.members(indexKey), store.members(legacyKey)]);
+  const ids = [...new Set([...current, ...legacy])];
   let ended = 0;
   // One key per call: they may sit in different Redis Cluster slots.
   await Promise.all(
@@ -222,6 +224,6 @@ export async function endSessionsOf(store: Store, accountId: string): Promise<nu
   );
   // Only the members read: a session saved for this account meanwhile (a login finishing now)
   // keeps its entry, so the next Single Logout still finds it.
-  await store.removeFromSet(indexKey, ...ids);
+  await Promise.all([store.removeFromSet(indexKey, ...current), store.removeFromSet(legacyKey, ...legacy)]);
   return ended;
 }

@@ -27,6 +27,15 @@ export const keys = {
    * them all. Lives at least as long as its longest-lived member.
    */
   oidcSessionsByAccount: (accountId: string) => `oidc:account-sessions:${accountId}`,
+  /**
+   * The same two indexes as versions before 2026-11-23 kept them (plain sets without per-member
+   * expiry, under other names): Single Logout and grant revocation read them too, so that what
+   * an earlier version indexed (sessions up to their TTL, tokens up to the refresh token's) is
+   * still found after an upgrade, or written by old processes during a rolling one. Drop them once
+   * no deployment can hold such keys (14 days after the upgrade).
+   */
+  legacyOidcGrantIndex: (grantId: string) => `oidc:grant-index:${grantId}`,
+  legacyOidcSessionsByAccount: (accountId: string) => `oidc:sessions-by-account:${accountId}`,
   /** A LogoutRequest ID already acted on through a connection (SAML Single Logout replay cache). */
   logoutRequestSeen: (connectionId: string, requestId: string) => `saml:{${connectionId}}:logout-seen:${requestId}`,
   /** oidc-provider lookup by uid (sessions). */

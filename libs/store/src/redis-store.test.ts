@@ -83,6 +83,19 @@ describe.skipIf(skipRedisTests(available, url))('redis store', () => {
     await store.close();
   });
 
+  it('reads and removes members of a plain set an earlier version wrote (SADD), and keeps addToSet\'s as a sorted set', async () => {
+    const store = createRedisStore({ redis: admin, keyPrefix: `${prefix}sets:` });
+    await admin.sadd(`${prefix}sets:legacy`, 'a', 'b', 'c');
+    expect((await store.members('legacy')).sort()).toEqual(['a', 'b', 'c']);
+    await store.removeFromSet('legacy', 'b', 'absent');
+    expect((await store.members('legacy')).sort()).toEqual(['a', 'c']);
+    expect(await admin.type(`${prefix}sets:legacy`)).toBe('set');
+    await store.addToSet('current', 'm', 30);
+    expect(await admin.type(`${prefix}sets:current`)).toBe('zset');
+    expect(await store.members('current')).toEqual(['m']);
+    await store.close();
+  });
+
   it('requires exactly one of url and redis', () => {
     expect(() => createRedisStore({})).toThrow(TypeError);
     expect(() => createRedisStore({ url, redis: admin })).toThrow(TypeError);

@@ -195,10 +195,11 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       await runScript(send(), addToSetScript, [k(key)], [member, String(ttlSeconds)]);
     },
 
-    members: (key) => send().zrange(k(key), '0', '-1'),
+    // Either kind of set: a sorted one (addToSet's), or a plain one an earlier version wrote.
+    members: async (key) => (await runScript(send(), membersScript, [k(key)], [])) as string[],
 
     async removeFromSet(key, ...members) {
-      if (members.length > 0) await send().zrem(k(key), ...members);
+      if (members.length > 0) await runScript(send(), removeFromSetScript, [k(key)], members);
     },
 
     async pushCapped(key, value, cap, ttlSeconds) {
@@ -261,6 +262,15 @@ const consumeJsonScript = script(CONSUME_JSON_LUA);
 const consumeAndClaimScript = script(CONSUME_AND_CLAIM_LUA);
 const compareAndSetScript = script(COMPARE_AND_SET_LUA);
 const addToSetScript = script(ADD_TO_SET_LUA);
+/** members and removeFromSet, for a sorted set (addToSet's) or a plain set (an earlier version's). */
+const membersScript = script(`
+if redis.call('TYPE', KEYS[1]).ok == 'set' then return redis.call('SMEMBERS', KEYS[1]) end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`);
+const removeFromSetScript = script(`
+if redis.call('TYPE', KEYS[1]).ok == 'set' then return redis.call('SREM', KEYS[1], unpack(ARGV)) end
+return redis.call('ZREM', KEYS[1], unpack(ARGV))
+`);
 const pushCappedScript = script(PUSH_CAPPED_LUA);
 
 /** EVALSHA, falling back to EVAL (which also caches the script) when the server lacks it. */
