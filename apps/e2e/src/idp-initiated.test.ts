@@ -149,9 +149,13 @@ describe.skipIf(skipWithoutRedis())('IdP-initiated SSO and login links, end to e
     expect(page.status).toBe(200);
     expect(page.body).toContain(`as <strong>${BOB.email}</strong> of <strong>Acme Corporation</strong>?`);
     expect(page.headers.get('cache-control')).toBe('no-store');
-    // "This is not me": the same interaction, now without the pending login: the sign-in page.
-    const notMe = await victim.get(new URL(`/interaction/${interaction.pathname.split('/')[2] ?? ''}`, cluster.issuer));
-    expect(isDiscoveryPage(notMe), notMe.body.slice(0, 300)).toBe(true);
+    // "This is not me": the held login is thrown away, and the same interaction shows the sign-in page.
+    const notMe = await victim.submit(page, {}, '/not-me');
+    expect(redirectTarget(notMe).pathname).toBe(interaction.pathname);
+    expect(isDiscoveryPage(await victim.get(redirectTarget(notMe))), 'the sign-in page').toBe(true);
+    // Back, then Continue: the login is gone.
+    const continued = await victim.submit(page, {}, '/complete');
+    expect(continued.status).toBe(400);
     expect(victim.hops.some((hop) => hop.location?.includes('code='))).toBe(false);
   });
 

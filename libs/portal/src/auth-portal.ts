@@ -305,6 +305,15 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     await finishLogin(res, d, result);
   });
 
+  // "This is not me" on an IdP-initiated login's confirmation: the held login result is thrown
+  // away (Back and Continue cannot use it any more), and the person gets the sign-in page.
+  router.post('/interaction/:uid/not-me', form, async (req, res) => {
+    const d = await details(req, res);
+    const result = await handoff.takeResult(formField(req, 'result'));
+    if (result) logger.warn({ requestId: req.requestId, uid: d.uid, code: 'login.not_me', tenantId: result.tenantId, userId: result.userId }, 'an IdP-initiated login was refused by the person in the browser');
+    res.redirect(303, `/interaction/${encodeURIComponent(d.uid)}`);
+  });
+
   router.post('/interaction/:uid/consent', form, async (req, res) => {
     const d = await details(req, res);
     if (d.prompt.name !== 'consent' || !d.session?.accountId) throw badRequest('interaction.unexpected', 'This step is not expected now.', { prompt: d.prompt.name });

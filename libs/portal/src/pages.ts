@@ -30,7 +30,8 @@ export function consentPage(uid: string, clientName: string, scopes: string[]): 
  * An IdP-initiated login about to finish an app's sign-in: the person confirms who is signing
  * in. Nothing in SAML ties an unsolicited response to the browser that posts it, so a page of
  * someone else's could have posted theirs (login CSRF); here the person sees the name and can
- * say it is not theirs. "Continue" finishes the interaction with the login result held for it.
+ * say it is not theirs. "Continue" finishes the interaction with the login result held for it;
+ * "This is not me" throws that result away and goes back to the sign-in page.
  */
 export function confirmLoginPage(uid: string, resultId: string, clientName: string, who: string, organization: string): string {
   return renderPage(
@@ -40,7 +41,10 @@ export function confirmLoginPage(uid: string, resultId: string, clientName: stri
 <input type="hidden" name="result" value="${escapeHtml(resultId)}">
 <button type="submit">Continue</button>
 </form>
-<p><a href="/interaction/${encodeURIComponent(uid)}">This is not me: sign in with my own account</a></p>`,
+<form method="post" action="/interaction/${encodeURIComponent(uid)}/not-me">
+<input type="hidden" name="result" value="${escapeHtml(resultId)}">
+<button type="submit">This is not me: sign in with my own account</button>
+</form>`,
   );
 }
 
