@@ -1,6 +1,6 @@
 // `npm run bench:login [-- --logins N] [-- --warmup N] [-- --concurrency N] [-- --codes N]
 //   [-- --refreshes N] [-- --profile DIR] [-- --log-level LEVEL] [-- --log-dir DIR]
-//   [-- --node-options=--heapsnapshot-signal=SIGUSR2]` (NODE_OPTIONS of the three broker processes)
+//   [-- --node-options=--max-old-space-size=80] (NODE_OPTIONS of the three broker processes) [-- --heap DIR]`
 //
 // The broker in split mode, as five processes on the Redis at REDIS_URL (default
 // redis://127.0.0.1:6379, under a random key prefix deleted at the end), under load from this
@@ -22,7 +22,7 @@
 // package, and the .cpuprofile files stay in DIR for Chrome DevTools.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { cpus } from 'node:os';
@@ -51,6 +51,7 @@ const profileDir = textOption('profile');
 const logLevel = textOption('log-level') ?? 'info';
 const logDir = textOption('log-dir');
 const nodeOptions = textOption('node-options');
+const heapDir = textOption('heap');
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const keyPrefix = `bench-login:${randomBytes(6).toString('hex')}:`;
 
@@ -277,6 +278,42 @@ function rssMb(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * The live heap of each broker process after a full garbage collection, in MB: a heap snapshot
+ * (the processes run with --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR, one at a time, with
+ * no load in flight: a snapshot stops a process for seconds), summed over its nodes' self sizes.
+ */
+async function liveHeapMb(dir: string, pids: Map<SplitProcessName, number>): Promise<Map<SplitProcessName, number>> {
+  const heaps = new Map<SplitProcessName, number>();
+  for (const name of BROKER) {
+    const pid = pids.get(name) ?? 0;
+    const before = new Set(readdirSync(dir));
+    process.kill(pid, 'SIGUSR2');
+    let file: string | undefined;
+    let size = -1;
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+      await new Promise((resolvePause) => setTimeout(resolvePause, 500));
+      file ??= readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot') && f.includes(`.${pid}.`));
+      if (!file) continue;
+      const now = statSync(join(dir, file)).size;
+      // Written when its size stops changing and it ends as JSON does.
+      if (now === size && now > 0 && readFileSync(join(dir, file), 'utf8').trimEnd().endsWith('}')) break;
+      size = now;
+    }
+    if (!file) throw new Error(`no heap snapshot from ${name} (pid ${pid}) in ${dir}`);
+    const snapshot = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+    const fields = snapshot.snapshot.meta.node_fields;
+    const selfSize = fields.indexOf('self_size');
+    let total = 0;
+    for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) total += snapshot.nodes[i] ?? 0;
+    heaps.set(name, total / 1024 / 1024);
+  }
+  // The pauses outlasted the servers' keep-alive timeout (5 s): let them close the idle sockets
+  // before the next request, or the agent may reuse one as it closes (ECONNRESET).
+  await new Promise((resolvePause) => setTimeout(resolvePause, 6_000));
+  return heaps;
+}
+
 /** Commands the Redis server has run so far (all its clients: only meaningful on a quiet server). */
 async function redisCommands(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
@@ -370,9 +407,14 @@ async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
   return deleted;
 }
 
-const brokerNodeOptions = [...(profileDir ? [`--cpu-prof --cpu-prof-dir=${resolve(profileDir)}`] : []), ...(nodeOptions ? [nodeOptions] : [])].join(' ');
+const brokerNodeOptions = [
+  ...(profileDir ? [`--cpu-prof --cpu-prof-dir=${resolve(profileDir)}`] : []),
+  ...(heapDir ? [`--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${resolve(heapDir)}`] : []),
+  ...(nodeOptions ? [nodeOptions] : []),
+].join(' ');
 const profileEnv = brokerNodeOptions ? { NODE_OPTIONS: brokerNodeOptions } : undefined;
 if (profileDir) await mkdir(profileDir, { recursive: true });
+if (heapDir) await mkdir(heapDir, { recursive: true });
 
 write(`login-bench: ${machine()}`);
 write(`login-bench: redis ${redisUrl}, key prefix ${keyPrefix}, LOG_LEVEL ${logLevel}, concurrency ${concurrency}`);
@@ -410,6 +452,7 @@ try {
       return [name, [text.length, text.split('\n').length - 1]];
     }));
   const logsBefore = logBytes();
+  const heapAfterWarmup = heapDir ? await liveHeapMb(heapDir, pids) : undefined;
   const commandsBefore = await redisCommands(redis);
   const before = snapshot(pids);
   const rssAfterWarmup = new Map(BROKER.map((name) => [name, rssMb(pids.get(name) ?? 0)]));
@@ -420,6 +463,7 @@ try {
   const windowEnd = Number(process.hrtime.bigint() / 1000n);
   const after = snapshot(pids);
   const rssAfterLogins = new Map(BROKER.map((name) => [name, rssMb(pids.get(name) ?? 0)]));
+  const heapAfterLogins = heapDir ? await liveHeapMb(heapDir, pids) : undefined;
   const syscallsAfter = new Map(BROKER.map((name) => [name, syscalls(pids.get(name) ?? 0)]));
   const clientUsed = clientCpu() - clientBefore;
   const commands = (await redisCommands(redis)) - commandsBefore;
@@ -509,6 +553,14 @@ try {
       (name) => `${name} ${rssAfterWarmup.get(name)?.toFixed(0)} / ${rssAfterLogins.get(name)?.toFixed(0)} / ${rssMb(pids.get(name) ?? 0).toFixed(0)} MB`,
     ).join(', ')}`,
   );
+
+  if (heapAfterWarmup && heapAfterLogins) {
+    write(
+      `memory: live heap after a full GC (heap snapshots in ${heapDir}), after the warm-up / after the ${logins} timed logins: ${BROKER.map(
+        (name) => `${name} ${heapAfterWarmup.get(name)?.toFixed(1)} / ${heapAfterLogins.get(name)?.toFixed(1)} MB`,
+      ).join(', ')}`,
+    );
+  }
 
   if (profileDir) {
     await cluster.stop(); // the profiles are written as the processes exit
