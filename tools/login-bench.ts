@@ -463,11 +463,12 @@ try {
   const windowEnd = Number(process.hrtime.bigint() / 1000n);
   const after = snapshot(pids);
   const rssAfterLogins = new Map(BROKER.map((name) => [name, rssMb(pids.get(name) ?? 0)]));
-  const heapAfterLogins = heapDir ? await liveHeapMb(heapDir, pids) : undefined;
   const syscallsAfter = new Map(BROKER.map((name) => [name, syscalls(pids.get(name) ?? 0)]));
   const clientUsed = clientCpu() - clientBefore;
   const commands = (await redisCommands(redis)) - commandsBefore;
   const logsAfter = logBytes();
+  // After every figure of the window is read: the snapshots cost the processes and this one time.
+  const heapAfterLogins = heapDir ? await liveHeapMb(heapDir, pids) : undefined;
   const perLogin = (name: SplitProcessName): number => used(before, after, name) / logins;
   const brokerPerLogin = BROKER.reduce((sum, name) => sum + perLogin(name), 0);
   write(`full login: ${logins} logins after ${warmup} warm-up, concurrency ${concurrency}: ${(logins / full.seconds).toFixed(1)} logins/s, ${latency(full.durations)}`);

@@ -29,12 +29,17 @@ const ENDABLE_WRITE_ATTEMPTS = 5;
 /** What each oidc-provider request found of ENDABLE models: key -> the stored value read. */
 const foundByRequest = new WeakMap<object, Map<string, string>>();
 /**
- * Requests whose Session was ended (a logout, a Single Logout) while they ran: found, and gone
- * when oidc-provider came to destroy it. oidc-provider renames a session at a resumed
- * authorization (a new id, the old one destroyed), so without this the ended session would be
- * written back under its new id.
+ * Requests whose Session was ended (a logout, a Single Logout) while they ran: found, gone when
+ * oidc-provider came to destroy it, and remembered as ended (keys.oidcSessionEnded; a session
+ * another tab's resume renamed is gone too, but not ended). oidc-provider renames a session at a
+ * resumed authorization (a new id, the old one destroyed), so without this the ended session
+ * would be written back under its new id.
  */
 const sessionEndedInRequest = new WeakSet<object>();
+/** How long an ended session is remembered (keys.oidcSessionEnded): longer than any request. */
+const ENDED_SESSION_MEMORY_SECONDS = 600;
+/** The oidc-provider route a request is for ('resume', 'end_session_confirm', ...). */
+const routeOf = (ctx: object): string | undefined => (ctx as { oidc?: { route?: string } }).oidc?.route;
 /** The request finishes a login (an interaction result with one): its session is a new sign-in. */
 const signsIn = (ctx: object): boolean => (ctx as { oidc?: { result?: { login?: unknown } } }).oidc?.result?.login !== undefined;
 
@@ -161,7 +166,16 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
       const key = this.key(id);
       const deleted = await store.delete(key);
       const ctx = currentRequest();
-      if (this.model === 'Session' && deleted === 0 && ctx !== undefined && foundByRequest.get(ctx)?.has(key)) sessionEndedInRequest.add(ctx);
+      if (this.model === 'Session' && ctx !== undefined) {
+        if (deleted > 0 && routeOf(ctx) !== 'resume') {
+          // A logout (not the rename a resumed authorization does): remembered for the requests
+          // of this browser still under way.
+          await store.set(keys.oidcSessionEnded(id), '1', { ttlSeconds: ENDED_SESSION_MEMORY_SECONDS });
+        } else if (deleted === 0 && foundByRequest.get(ctx)?.has(key) && (await store.get(keys.oidcSessionEnded(id))) !== null) {
+          // Found by this request, and ended since by a logout (not renamed by another tab).
+          sessionEndedInRequest.add(ctx);
+        }
+      }
       // oidc-provider destroys an Interaction when it resumes the authorization, and goes on to
       // issue a code whether or not it was still there: two resumes of one finished interaction
       // at once (a double click, a retry) would each issue a code. Only the one that deleted it
@@ -216,7 +230,7 @@ export async function endSessionsOf(store: Store, accountId: string): Promise<nu
       const payload = JSON.parse(value) as AdapterPayload;
       // The index may name a session that has since been reused by another account: leave it.
       if (payload.accountId !== undefined && payload.accountId !== accountId) return;
-      const removals = [store.delete(key)];
+      const removals = [store.delete(key), store.set(keys.oidcSessionEnded(id), '1', { ttlSeconds: ENDED_SESSION_MEMORY_SECONDS })];
       if (typeof payload.uid === 'string') removals.push(store.delete(keys.oidcUid(payload.uid)));
       await Promise.all(removals);
       ended += 1;

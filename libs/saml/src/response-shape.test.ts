@@ -150,8 +150,12 @@ describe('bounded work before any signature check', () => {
     // nothing, and the nest after it is counted; a start tag the scan cannot end is refused.
     expect(codeOf(response(`<a:Subject b=x'>${'<x>'.repeat(100)}${'</x>'.repeat(100)}<y c='>'/></a:Subject>`))).toBe('saml.too_deep');
     expect(codeOf(response(`<a:Subject b='never closed>${'<x>'.repeat(100)}`))).toBe('saml.too_deep');
+    // Other shapes xmldom takes with a warning and reads as a value: a quote with no =, and a
+    // control character or U+0080 between = and the quote. The scan does not follow them.
+    expect(codeOf(response(`${'<x><g b\'</x></x>\'/>'.repeat(3)}${'</x>'.repeat(3)}`))).toBe('saml.too_deep');
+    for (const between of ['\f', '\u0001', '\u0080']) expect(codeOf(response(`<a:Subject b=${between}"v"/>`))).toBe('saml.too_deep');
     // (control) legitimate values with > and quotes nest as deep as they really do.
-    expect(codeOf(response('<a:Subject x="a>b" y=\'c"d\'/>'))).not.toBe('saml.too_deep');
+    expect(codeOf(response('<a:Subject x="a>b" y=\'c"d\' z = "e=f" w=\n"g"/>'))).not.toBe('saml.too_deep');
   });
 
   it('more elements or namespace declarations than any response needs are refused before canonicalization', () => {

@@ -123,7 +123,8 @@ export function shapeProblem(root: Element, onElement?: (el: Element) => void): 
  * parser sees it: a 200,000-deep nest costs a recursive parser seconds (and its stack), and this
  * scan microseconds. Quoted attribute values are skipped (a `>` inside one, as in `<a b="/>">`,
  * ends nothing), and so are comments, CDATA sections and processing instructions up to their
- * own terminators; a quote opens a value only right after `=`. Whatever the scan cannot follow
+ * own terminators; a value is a quoted string after `=` and white space, and any other shape of
+ * attribute (which xmldom takes with a warning) counts as too deep. Whatever the scan cannot follow
  * to its end (an end tag with no start tag open, an unterminated tag, comment, CDATA section or
  * processing instruction) counts as too deep: only a malformed text has one, and the parser may
  * still take it. Returns as soon as the answer is known.
@@ -145,29 +146,33 @@ export function exceedsDepth(xml: string, limit: number): boolean {
       if (depth < 0) return true;
       i = after(xml, '>', i + 2);
     } else {
-      // A start tag: its end is the first > outside a quoted value. A quote opens a value only
-      // right after = (spaces between allowed), as in the parser: xmldom also takes unquoted
-      // values (b=x'), and a quote inside one must not hide the tags after it.
+      // A start tag: its end is the first > outside a quoted value. Only the well-formed shape is
+      // followed: a value opens with a quote after = and XML white space. xmldom also takes
+      // other shapes (an unquoted value, a quote with no =, other characters before the quote),
+      // with a warning, and reads what follows as a value where this scan would read markup:
+      // any of them counts as too deep.
       let quote = 0;
-      let afterEquals = false;
+      let expectValue = false;
       let j = i + 1;
       for (; j < xml.length; j++) {
         const c = xml.charCodeAt(j);
         if (quote !== 0) {
           if (c === quote) quote = 0;
+        } else if (expectValue) {
+          if (c === 34 /* " */ || c === 39 /* ' */) {
+            quote = c;
+            expectValue = false;
+          } else if (c !== 32 && c !== 9 && c !== 10 && c !== 13) {
+            return true;
+          }
         } else if (c === 62 /* > */) {
           break;
-        } else if (afterEquals && (c === 34 /* " */ || c === 39 /* ' */)) {
-          quote = c;
-          afterEquals = false;
         } else if (c === 61 /* = */) {
-          afterEquals = true;
-        } else if (c !== 32 && c !== 9 && c !== 10 && c !== 13) {
-          afterEquals = false;
+          expectValue = true;
+        } else if (c === 34 || c === 39) {
+          return true;
         }
       }
-      // A start tag with no end: counted as too deep rather than trusted to the parser, which
-      // may take it (a scan that stops counting must not let the rest through).
       if (j >= xml.length) return true;
       if (xml.charCodeAt(j - 1) !== 47 /* / */) {
         depth++;

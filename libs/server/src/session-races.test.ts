@@ -131,6 +131,28 @@ describe.skipIf(skipRedisTests(available, url))('broker on Redis: requests of on
     }
   }, 120_000);
 
+  it('two tabs resuming at once (each renames the session) leave the browser a session that exists, whichever answer lands last', async () => {
+    const NATIVE = { id: 'demo-native', redirectUri: 'http://127.0.0.1:5999/callback' };
+    for (let trial = 0; trial < 3; trial++) {
+      const { browser } = await signIn();
+      // Two native-app authorizations from the session: each asks for consent, both allowed.
+      const resumes: string[] = [];
+      for (const state of ['tab-1', 'tab-2']) {
+        const consent = await browser.follow(await browser.get(authorizeUrl(h.issuer, NATIVE, { state })), (l) => l.startsWith(NATIVE.redirectUri));
+        expect(consent.body).toContain('value="allow"');
+        const allowed = await browser.submit(consent, { decision: 'allow' });
+        expect(allowed.location).toMatch(/\/authorize\/[^/?]+$/);
+        resumes.push(allowed.location ?? '');
+      }
+      const answers = await Promise.all(resumes.map((resume) => browser.get(resume)));
+      for (const answer of answers) expect(answer.location).toMatch(/^http:\/\/127\.0\.0\.1:5999\/callback\?code=/);
+      // Every session id an answer set in the browser's cookie is a session in the store.
+      const sessionIds = answers.flatMap((answer) => answer.headers.getSetCookie().map((cookie) => /^_session=([^;]+)/.exec(cookie)?.[1]).filter((id) => id !== undefined));
+      expect(sessionIds.length).toBeGreaterThan(0);
+      for (const id of sessionIds) expect(await h.admin.exists(`${h.prefix}${keys.oidcModel('Session', id)}`), `session ${id}`).toBe(1);
+    }
+  }, 60_000);
+
   it('a finished interaction resumed five times at once issues one code; the others get a 400', async () => {
     const verifier = randomBytes(32).toString('base64url');
     const challenge = { code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' };

@@ -38,6 +38,12 @@ export const keys = {
   legacyOidcSessionsByAccount: (accountId: string) => `oidc:sessions-by-account:${accountId}`,
   /** A LogoutRequest ID already acted on through a connection (SAML Single Logout replay cache). */
   logoutRequestSeen: (connectionId: string, requestId: string) => `saml:{${connectionId}}:logout-seen:${requestId}`,
+  /**
+   * A session ended by a logout or a Single Logout, for a few minutes: a request of the same
+   * browser under way at that moment must not write it back under a new id (oidc-provider renames
+   * a session when it resumes an authorization).
+   */
+  oidcSessionEnded: (sessionId: string) => `oidc:session-ended:${sessionId}`,
   /** oidc-provider lookup by uid (sessions). */
   oidcUid: (uid: string) => `oidc:uid:${uid}`,
   /** oidc-provider lookup by user code (device flow). */

@@ -93,6 +93,12 @@ describe.skipIf(skipRedisTests(available, url))('redis store', () => {
     await store.addToSet('current', 'm', 30);
     expect(await admin.type(`${prefix}sets:current`)).toBe('zset');
     expect(await store.members('current')).toEqual(['m']);
+    // An old plain set is never pruned: a user signing in for years leaves thousands of members.
+    const many = Array.from({ length: 10_000 }, (_, i) => `s${i}`);
+    await admin.sadd(`${prefix}sets:big`, ...many);
+    expect(await store.members('big')).toHaveLength(10_000);
+    await store.removeFromSet('big', ...many);
+    expect(await admin.exists(`${prefix}sets:big`)).toBe(0);
     await store.close();
   });
 

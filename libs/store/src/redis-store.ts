@@ -262,14 +262,22 @@ const consumeJsonScript = script(CONSUME_JSON_LUA);
 const consumeAndClaimScript = script(CONSUME_AND_CLAIM_LUA);
 const compareAndSetScript = script(COMPARE_AND_SET_LUA);
 const addToSetScript = script(ADD_TO_SET_LUA);
-/** members and removeFromSet, for a sorted set (addToSet's) or a plain set (an earlier version's). */
+/**
+ * members and removeFromSet, for a sorted set (addToSet's) or a plain set (an earlier version's).
+ * Members are removed 1,000 at a time: unpack() of more overflows Lua's stack, and an old plain
+ * set, never pruned, can hold many thousands.
+ */
 const membersScript = script(`
 if redis.call('TYPE', KEYS[1]).ok == 'set' then return redis.call('SMEMBERS', KEYS[1]) end
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `);
 const removeFromSetScript = script(`
-if redis.call('TYPE', KEYS[1]).ok == 'set' then return redis.call('SREM', KEYS[1], unpack(ARGV)) end
-return redis.call('ZREM', KEYS[1], unpack(ARGV))
+local command = redis.call('TYPE', KEYS[1]).ok == 'set' and 'SREM' or 'ZREM'
+local removed = 0
+for i = 1, #ARGV, 1000 do
+  removed = removed + redis.call(command, KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return removed
 `);
 const pushCappedScript = script(PUSH_CAPPED_LUA);
 
