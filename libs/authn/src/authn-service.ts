@@ -36,7 +36,10 @@ export interface AuthnServiceDeps {
    * ended. The broker wires it to @broker/oidc's endSessionsOf.
    */
   endSessions: (userId: string) => Promise<number>;
-  /** Largest SAMLResponse POST body accepted (default 256 KB). */
+  /**
+   * Largest POST body accepted at the ACS and SLO endpoints, in bytes. Default: 256 KiB, or more
+   * for a connection whose `security.maxResponseBytes` needs it (room for the form encoding).
+   */
   maxBodyBytes?: number;
 }
 
@@ -55,10 +58,25 @@ const REJECTED = 'Your sign-in could not be completed. Please start again from t
  *   GET  /diagnostics  the connection's set-up state and recent rejections, for administrators
  *                      (Bearer admin.apiToken; 404 when no token is configured)
  */
+/** The default body limit at the ACS and SLO endpoints (the default maxResponseBytes is 256 KiB of base64 as well). */
+const DEFAULT_BODY_LIMIT = 256 * 1024;
+
 export function createAuthnRouter(deps: AuthnServiceDeps): Router {
   const { directory, handoff, serviceProvider, logger } = deps;
   const router = express.Router();
-  const parseForm = express.urlencoded({ extended: false, limit: deps.maxBodyBytes ?? 256 * 1024, parameterLimit: 10 });
+  // One parser per body limit: a connection may accept larger responses than the default.
+  const parsers = new Map<number, RequestHandler>();
+  const parserFor = (limit: number): RequestHandler => {
+    let parser = parsers.get(limit);
+    if (!parser) {
+      parser = express.urlencoded({ extended: false, limit, parameterLimit: 10 });
+      parsers.set(limit, parser);
+    }
+    return parser;
+  };
+  /** The body limit at a connection's endpoints: its maxResponseBytes with room for the form encoding. */
+  const bodyLimitOf = (connection: ResolvedConnection | undefined): number =>
+    deps.maxBodyBytes ?? Math.max(DEFAULT_BODY_LIMIT, connection ? Math.ceil(connection.security.maxResponseBytes * 1.1) + 8 * 1024 : 0);
   /**
    * Keep a rejection (or a warning) in the connection's diagnostics. Failing to do so must not
    * change what the person gets, so a store error is only logged.
@@ -78,19 +96,22 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     return rejected(code, detail);
   };
 
-  /** The form parser, with an oversized POST reported (and recorded) as what it is at the ACS. */
-  const form: RequestHandler = (req, res, next) =>
-    parseForm(req, res, (error?: unknown) => {
-      if ((error as { type?: string } | undefined)?.type !== 'entity.too.large') return next(error);
-      const limitBytes = deps.maxBodyBytes ?? 256 * 1024;
-      directory
-        .connection(String(req.params['connectionId']))
-        .then((known) => note(req, known ? [known.connection.id] : [], 'saml.response_too_large', { limitBytes }))
-        .then(
-        () => next(new BrokerError({ code: 'saml.response_too_large', status: 413, publicMessage: REJECTED, detail: { limitBytes } })),
-        next,
-      );
-    });
+  /**
+   * The form parser, with the body limit of the connection the path names, and an oversized POST
+   * reported (and recorded) as what it is at the ACS.
+   */
+  const form: RequestHandler = (req, res, next) => {
+    directory.connection(String(req.params['connectionId'])).then((known) => {
+      const limitBytes = bodyLimitOf(known?.connection);
+      parserFor(limitBytes)(req, res, (error?: unknown) => {
+        if ((error as { type?: string } | undefined)?.type !== 'entity.too.large') return next(error);
+        note(req, known ? [known.connection.id] : [], 'saml.response_too_large', { limitBytes }).then(
+          () => next(new BrokerError({ code: 'saml.response_too_large', status: 413, publicMessage: REJECTED, detail: { limitBytes } })),
+          next,
+        );
+      });
+    }, next);
+  };
 
   const connectionFrom = async (req: Request): Promise<{ tenant: ResolvedTenant; connection: ResolvedConnection }> => {
     const found = await directory.connection(String(req.params['connectionId']));

@@ -86,6 +86,8 @@ const CONNECTIONS = {
   sha1: 'sha1-allowed',
   /** maxResponseBytes at its minimum-ish, so saml.response_too_large is reachable under the body cap. */
   small: 'small-limit',
+  /** maxResponseBytes raised to 1 MiB (many group claims): the HTTP body cap follows it. */
+  large: 'large-limit',
   /** Requests MFA (requestedAuthnContext). */
   mfa: 'mfa-required',
 } as const;
@@ -99,6 +101,7 @@ const MODES: Record<ConnectionId, { sign: SignTarget; encrypt: boolean; authnCon
   [CONNECTIONS.encrypted]: { sign: 'assertion', encrypt: true },
   [CONNECTIONS.sha1]: { sign: 'assertion', encrypt: false },
   [CONNECTIONS.small]: { sign: 'assertion', encrypt: false },
+  [CONNECTIONS.large]: { sign: 'assertion', encrypt: false },
   [CONNECTIONS.mfa]: { sign: 'assertion', encrypt: false, authnContextClassRef: AUTHN_CONTEXT.mfa },
 };
 
@@ -154,6 +157,7 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
             connection(CONNECTIONS.encrypted, { wantAssertionsSigned: true, security: { requireEncryptedAssertions: true }, sp: spEncryption }),
             connection(CONNECTIONS.sha1, { wantAssertionsSigned: true, security: { allowSha1: true } }),
             connection(CONNECTIONS.small, { wantAssertionsSigned: true, security: { maxResponseBytes: 8192 } }),
+            connection(CONNECTIONS.large, { wantAssertionsSigned: true, security: { maxResponseBytes: 1_048_576 } }),
             connection(CONNECTIONS.mfa, { wantAssertionsSigned: true, authnRequest: { requestedAuthnContext: { classRefs: [AUTHN_CONTEXT.mfa] } } }),
           ],
         },
@@ -583,11 +587,18 @@ describe.skipIf(skipRedisTests(available, url))('SAML ACS on Redis: hostile resp
     });
 
     it('an oversized body (a 300 KB attribute, signed by the IdP) is refused by the body cap (413 saml.response_too_large)', async () => {
-      // With the default maxResponseBytes (256 KB of base64) the 256 KB form limit always trips
-      // first: saml.response_too_large is only reachable with a smaller maxResponseBytes (next case).
+      // The body cap follows the connection's maxResponseBytes (256 KiB of base64 by default,
+      // plus room for the form encoding): 300 KB of attribute is over it.
       const login = await startLogin(CONNECTIONS.assertion);
       const big = await responseFor(login, { attributes: { email: ALICE, padding: 'A'.repeat(300 * 1024) } });
       await refusedThenLegitimate(login, big.base64, 'saml.response_too_large', { status: 413 });
+    });
+
+    it('a connection whose maxResponseBytes is raised takes a signed response larger than the default body cap', async () => {
+      const login = await startLogin(CONNECTIONS.large);
+      const big = await responseFor(login, { attributes: { email: ALICE, padding: 'A'.repeat(300 * 1024) } });
+      expect(big.base64.length).toBeGreaterThan(300 * 1024);
+      await expectAccepted(login, big.base64);
     });
 
     it('a response larger than the connection maxResponseBytes is refused (saml.response_too_large)', async () => {
