@@ -6,12 +6,12 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfigFile, type ResolvedTenant } from '@broker/config';
-import { createMemoryStore, createRedisStore, type Store } from '@broker/store';
-import { redisTestSupport } from '@broker/store/testing';
+import type { Store } from '@broker/store';
+import { redisTestSupport, type OpenStore } from '@broker/store/testing';
 import { createClientRegistry, type ClientRecord } from './client-registry.ts';
 import { createDirectory, importTenants } from './directory.ts';
 
-const { redisAvailable, redisTestUrl, skipRedisTests, useRedisPrefix } = redisTestSupport;
+const { describeOnMemoryAndRedis, redisAvailable, redisTestUrl } = redisTestSupport;
 const url = redisTestUrl();
 const available = await redisAvailable(url);
 
@@ -51,7 +51,7 @@ function counting(store: Store): { store: Store; gets: (key: string) => number; 
   };
 }
 
-function describeCachedReads(kind: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>): void {
+function describeCachedReads(kind: string, open: OpenStore): void {
   describe(`cached directory and client reads (${kind} store)`, () => {
     let base: Store;
     let close: () => Promise<void> = () => Promise.resolve();
@@ -156,16 +156,4 @@ function describeCachedReads(kind: string, open: () => Promise<{ store: Store; c
   });
 }
 
-describeCachedReads('memory', () => {
-  const store = createMemoryStore();
-  return Promise.resolve({ store, close: () => store.close() });
-});
-
-describe.skipIf(skipRedisTests(available, url))('on Redis', () => {
-  const prefix = useRedisPrefix(url, available, 'identity-cache');
-
-  describeCachedReads('redis', () => {
-    const store = createRedisStore({ url, keyPrefix: prefix });
-    return Promise.resolve({ store, close: () => store.close() });
-  });
-});
+describeOnMemoryAndRedis('identity-cache', url, available, describeCachedReads);

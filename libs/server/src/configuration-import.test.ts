@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, type ResolvedClient, type ResolvedConfig, type ResolvedConnection, type ResolvedTenant } from '@broker/config';
 import { ClientRuleError, clientEntries, tenantEntries } from '@broker/identity';
-import { createMemoryStore, createRedisStore, keys, type Store } from '@broker/store';
-import { redisTestSupport } from '@broker/store/testing';
+import { createMemoryStore, keys, type Store } from '@broker/store';
+import { redisTestSupport, type OpenStore } from '@broker/store/testing';
 import type { BrokerDeps } from './broker.ts';
 import { applyConfiguration, clientRecordFromConfig } from './configuration-import.ts';
 import { startTokenHarness, type TokenHarness } from './test/token-harness.ts';
 
-const { redisAvailable, redisTestUrl, skipRedisTests, useRedisPrefix } = redisTestSupport;
+const { describeOnMemoryAndRedis, redisAvailable, redisTestUrl } = redisTestSupport;
 const url = redisTestUrl();
 const available = await redisAvailable(url);
 
@@ -99,7 +99,7 @@ function laggingStore(store: Store, label: string, commits: string[]): Store {
   };
 }
 
-function describeImport(kind: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>): void {
+function describeImport(kind: string, open: OpenStore): void {
   describe(`applyConfiguration (${kind} store)`, () => {
     let store: Store;
     let close: () => Promise<void> = () => Promise.resolve();
@@ -266,19 +266,7 @@ function describeImport(kind: string, open: () => Promise<{ store: Store; close:
   });
 }
 
-describeImport('memory', () => {
-  const store = createMemoryStore();
-  return Promise.resolve({ store, close: () => store.close() });
-});
-
-describe.skipIf(skipRedisTests(available, url))('on Redis', () => {
-  const prefix = useRedisPrefix(url, available, 'config-import');
-
-  describeImport('redis', () => {
-    const store = createRedisStore({ url, keyPrefix: prefix });
-    return Promise.resolve({ store, close: () => store.close() });
-  });
-});
+describeOnMemoryAndRedis('config-import', url, available, describeImport);
 
 describe('the broker after a tenant and a client are taken out of the configuration', () => {
   const store = createMemoryStore();

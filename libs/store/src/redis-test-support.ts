@@ -13,7 +13,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { createMemoryStore } from './memory-store.ts';
+import { createRedisStore } from './redis-store.ts';
+import type { Store } from './store.ts';
 
 /** REDIS_URL, or the local default. */
 export function redisTestUrl(): string {
@@ -92,4 +95,26 @@ export function useRedisPrefix(url: string, available: boolean, label: string): 
     await admin.quit();
   });
   return prefix;
+}
+
+/** Opens a fresh store for a suite, and how to close it. */
+export type OpenStore = () => Promise<{ store: Store; close: () => Promise<void> }>;
+
+/**
+ * Declare a suite twice: on the in-memory store, and on Redis (under a fresh key prefix deleted
+ * afterwards, skipped or failed as skipRedisTests and requireRedisInCi say). `available` is
+ * `await redisAvailable(url)`, taken once at the top of the test file.
+ */
+export function describeOnMemoryAndRedis(label: string, url: string, available: boolean, describeSuite: (kind: 'memory' | 'redis', open: OpenStore) => void): void {
+  describeSuite('memory', () => {
+    const store = createMemoryStore();
+    return Promise.resolve({ store, close: () => store.close() });
+  });
+  describe.skipIf(skipRedisTests(available, url))('on Redis', () => {
+    const prefix = useRedisPrefix(url, available, label);
+    describeSuite('redis', () => {
+      const store = createRedisStore({ url, keyPrefix: prefix });
+      return Promise.resolve({ store, close: () => store.close() });
+    });
+  });
 }

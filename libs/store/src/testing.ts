@@ -4,3 +4,4 @@ export { describeStoreContract } from './store.contract.ts';
 export type { MakeStore } from './store.contract.ts';
 import * as redisTestSupport from './redis-test-support.ts';
 export { redisTestSupport };
+export type { OpenStore } from './redis-test-support.ts';
