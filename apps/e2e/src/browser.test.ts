@@ -11,7 +11,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { BrokerConfigInput } from '@broker/config';
@@ -174,6 +174,25 @@ describe.skipIf(skipWithoutChromium())('in a browser: all-in-one, the demo app, 
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 30_000);
 
+  /** Alice, from the demo app's sign-in to its callback (which redeems the code). */
+  async function signInThroughDemoApp(page: Page): Promise<void> {
+    await page.goto(`${demoUrl}/login`);
+    // The broker's discovery page (home-realm discovery): the work email.
+    expect(page.url()).toMatch(new RegExp(`^${issuer}/interaction/`));
+    await page.getByLabel('Work email').fill('alice@acme.test');
+    await page.getByRole('button', { name: 'Continue' }).click();
+
+    // The dev IdP's login form.
+    await page.waitForURL((url) => url.href.startsWith(`${idpUrl}/sso`));
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill('alice-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    // The auto-POST to the broker, the broker's redirects, and the demo app's callback, which
+    // redeems the code and shows the user.
+    await page.waitForURL((url) => url.href.startsWith(`${demoUrl}/callback`), { timeout: 15_000 });
+  }
+
   it('alice opens the demo app, types her email, signs in at the dev IdP and is back in the app, signed in', async () => {
     if (!browser) throw new Error('no browser');
     const context = await browser.newContext();
@@ -185,21 +204,7 @@ describe.skipIf(skipWithoutChromium())('in a browser: all-in-one, the demo app, 
         if (frame === page.mainFrame()) visited.push(frame.url());
       });
 
-      await page.goto(`${demoUrl}/login`);
-      // The broker's discovery page (home-realm discovery): the work email.
-      expect(page.url()).toMatch(new RegExp(`^${issuer}/interaction/`));
-      await page.getByLabel('Work email').fill('alice@acme.test');
-      await page.getByRole('button', { name: 'Continue' }).click();
-
-      // The dev IdP's login form.
-      await page.waitForURL((url) => url.href.startsWith(`${idpUrl}/sso`));
-      await page.getByLabel('Username').fill('alice');
-      await page.getByLabel('Password').fill('alice-password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
-
-      // The auto-POST to the broker, the broker's redirects, and the demo app's callback, which
-      // redeems the code and shows the user.
-      await page.waitForURL((url) => url.href.startsWith(`${demoUrl}/callback`), { timeout: 15_000 });
+      await signInThroughDemoApp(page);
       const text = (await page.locator('body').innerText()).replace(/\s+/g, ' ');
       expect(text, output.join('').slice(-3_000)).toContain('Signed in as alice@acme.test');
       expect(text).toContain('"tenant": "acme"');
@@ -238,14 +243,7 @@ describe.skipIf(skipWithoutChromium())('in a browser: all-in-one, the demo app, 
     try {
       const page = await context.newPage();
       // Alice signs in through the demo app first: the broker now has her session.
-      await page.goto(`${demoUrl}/login`);
-      await page.getByLabel('Work email').fill('alice@acme.test');
-      await page.getByRole('button', { name: 'Continue' }).click();
-      await page.waitForURL((url) => url.href.startsWith(`${idpUrl}/sso`));
-      await page.getByLabel('Username').fill('alice');
-      await page.getByLabel('Password').fill('alice-password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL((url) => url.href.startsWith(`${demoUrl}/callback`), { timeout: 15_000 });
+      await signInThroughDemoApp(page);
 
       // Any app on the machine can use demo-native's client_id with a loopback port of its own
       // (RFC 8252 section 8.6): from the existing session there is no IdP step, so the broker asks.
