@@ -36,11 +36,6 @@ export interface AuthnServiceDeps {
    * ended. The broker wires it to @broker/oidc's endSessionsOf.
    */
   endSessions: (userId: string) => Promise<number>;
-  /**
-   * Largest POST body accepted at the ACS and SLO endpoints, in bytes. Default: 256 KiB, or more
-   * for a connection whose `security.maxResponseBytes` needs it (room for the form encoding).
-   */
-  maxBodyBytes?: number;
 }
 
 /** What a person sees for any rejected SAML response; the reason goes to the log only. */
@@ -58,6 +53,9 @@ const REJECTED = 'Your sign-in could not be completed. Please start again from t
  *   GET  /diagnostics  the connection's set-up state and recent rejections, for administrators
  *                      (Bearer admin.apiToken; 404 when no token is configured)
  */
+/** Where the form parser leaves the connection it read (res.locals), for connectionFrom. */
+const CONNECTION_LOCAL = 'brokerConnection';
+
 /** The default body limit at the ACS and SLO endpoints (the default maxResponseBytes is 256 KiB of base64 as well). */
 const DEFAULT_BODY_LIMIT = 256 * 1024;
 
@@ -74,9 +72,12 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     }
     return parser;
   };
-  /** The body limit at a connection's endpoints: its maxResponseBytes with room for the form encoding. */
+  /**
+   * The largest POST body at a connection's ACS and SLO endpoints: its maxResponseBytes with room
+   * for the form encoding, and never under 256 KiB.
+   */
   const bodyLimitOf = (connection: ResolvedConnection | undefined): number =>
-    deps.maxBodyBytes ?? Math.max(DEFAULT_BODY_LIMIT, connection ? Math.ceil(connection.security.maxResponseBytes * 1.1) + 8 * 1024 : 0);
+    Math.max(DEFAULT_BODY_LIMIT, connection ? Math.ceil(connection.security.maxResponseBytes * 1.1) + 8 * 1024 : 0);
   /**
    * Keep a rejection (or a warning) in the connection's diagnostics. Failing to do so must not
    * change what the person gets, so a store error is only logged.
@@ -98,10 +99,12 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
 
   /**
    * The form parser, with the body limit of the connection the path names, and an oversized POST
-   * reported (and recorded) as what it is at the ACS.
+   * reported (and recorded) as what it is at the ACS. The connection it read is kept for the
+   * handler (connectionFrom), which would otherwise read it again.
    */
   const form: RequestHandler = (req, res, next) => {
     directory.connection(String(req.params['connectionId'])).then((known) => {
+      res.locals[CONNECTION_LOCAL] = known ?? null;
       const limitBytes = bodyLimitOf(known?.connection);
       parserFor(limitBytes)(req, res, (error?: unknown) => {
         if ((error as { type?: string } | undefined)?.type !== 'entity.too.large') return next(error);
@@ -113,19 +116,20 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
     }, next);
   };
 
-  const connectionFrom = async (req: Request): Promise<{ tenant: ResolvedTenant; connection: ResolvedConnection }> => {
-    const found = await directory.connection(String(req.params['connectionId']));
+  const connectionFrom = async (req: Request, res: Response): Promise<{ tenant: ResolvedTenant; connection: ResolvedConnection }> => {
+    const read = res.locals[CONNECTION_LOCAL] as Awaited<ReturnType<Directory['connection']>> | null | undefined;
+    const found = read === undefined ? await directory.connection(String(req.params['connectionId'])) : (read ?? undefined);
     if (!found) throw notFound('saml.unknown_connection', 'This sign-in link is not valid.', { connectionId: req.params['connectionId'] });
     return found;
   };
 
   router.get('/saml/:connectionId/metadata', async (req, res) => {
-    const { connection } = await connectionFrom(req);
+    const { connection } = await connectionFrom(req, res);
     res.type('application/samlmetadata+xml').send(serviceProvider.metadata(connection));
   });
 
   router.get('/saml/:connectionId/login', async (req, res) => {
-    const { connection } = await connectionFrom(req);
+    const { connection } = await connectionFrom(req, res);
     // An interaction of the portal (an app's authorization request) or a login link.
     const kind = typeof req.query['interaction'] === 'string' ? 'interaction' : 'link';
     const raw = req.query[kind];
@@ -145,7 +149,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
   });
 
   router.post('/saml/:connectionId/acs', form, async (req: Request, res: Response) => {
-    const { tenant, connection } = await connectionFrom(req);
+    const { tenant, connection } = await connectionFrom(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const relayState = typeof body['RelayState'] === 'string' ? body['RelayState'] : '';
     // Peek, not take: a response that fails validation must not use up the legitimate login.
@@ -243,7 +247,7 @@ export function createAuthnRouter(deps: AuthnServiceDeps): Router {
    * A refused request changes nothing and gets the plain 4xx page (recorded in diagnostics).
    */
   const singleLogout = async (req: Request, res: Response): Promise<void> => {
-    const { tenant, connection } = await connectionFrom(req);
+    const { tenant, connection } = await connectionFrom(req, res);
     if (!serviceProvider.idpSettings(connection).sloUrl) {
       await note(req, [connection.id], 'saml.slo_not_configured', { connectionId: connection.id });
       throw notFound('saml.slo_not_configured', 'This page does not exist.', { connectionId: connection.id });

@@ -1,6 +1,6 @@
 export { createDirectory, emailDomain, importTenants, tenantEntries } from './directory.ts';
 export type { Directory, DirectoryOptions } from './directory.ts';
-export { createUserRepository, emailSource, isEmailVerified } from './users.ts';
+export { createUserRepository, isEmailVerified } from './users.ts';
 export type { User, UserRepository, AssertedIdentity, LoginPolicy, LoginOutcome, ProvisionedUser, UserIdType } from './users.ts';
 export { browserBinding, createLoginHandoff, isOpaqueId, LOGIN_LINK_COOKIE, matchesBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS } from './login-handoff.ts';
 export type { LoginHandoff, LoginRequest, LoginResult, RelayRecord } from './login-handoff.ts';

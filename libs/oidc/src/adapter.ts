@@ -38,6 +38,8 @@ const foundByRequest = new WeakMap<object, Map<string, string>>();
 const sessionEndedInRequest = new WeakSet<object>();
 /** How long an ended session is remembered (keys.oidcSessionEnded): longer than any request. */
 const ENDED_SESSION_MEMORY_SECONDS = 600;
+/** Remember that a session was ended (keys.oidcSessionEnded), for the requests still under way. */
+const markSessionEnded = (store: Store, sessionId: string): Promise<void> => store.set(keys.oidcSessionEnded(sessionId), '1', { ttlSeconds: ENDED_SESSION_MEMORY_SECONDS });
 /** The oidc-provider route a request is for ('resume', 'end_session_confirm', ...). */
 const routeOf = (ctx: object): string | undefined => (ctx as { oidc?: { route?: string } }).oidc?.route;
 /** The request finishes a login (an interaction result with one): its session is a new sign-in. */
@@ -170,7 +172,7 @@ export function createStoreAdapter(store: Store | PrefetchingStore): new (model:
         if (deleted > 0 && routeOf(ctx) !== 'resume') {
           // A logout (not the rename a resumed authorization does): remembered for the requests
           // of this browser still under way.
-          await store.set(keys.oidcSessionEnded(id), '1', { ttlSeconds: ENDED_SESSION_MEMORY_SECONDS });
+          await markSessionEnded(store, id);
         } else if (deleted === 0 && foundByRequest.get(ctx)?.has(key) && (await store.get(keys.oidcSessionEnded(id))) !== null) {
           // Found by this request, and ended since by a logout (not renamed by another tab).
           sessionEndedInRequest.add(ctx);
@@ -230,7 +232,7 @@ export async function endSessionsOf(store: Store, accountId: string): Promise<nu
       const payload = JSON.parse(value) as AdapterPayload;
       // The index may name a session that has since been reused by another account: leave it.
       if (payload.accountId !== undefined && payload.accountId !== accountId) return;
-      const removals = [store.delete(key), store.set(keys.oidcSessionEnded(id), '1', { ttlSeconds: ENDED_SESSION_MEMORY_SECONDS })];
+      const removals = [store.delete(key), markSessionEnded(store, id)];
       if (typeof payload.uid === 'string') removals.push(store.delete(keys.oidcUid(payload.uid)));
       await Promise.all(removals);
       ended += 1;

@@ -1,7 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ResolvedTenant } from '@broker/config';
 import { BrokerError, badRequest, notFound } from '@broker/http';
-import { browserBinding, LOGIN_LINK_COOKIE, matchesBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
+import { browserBinding, LOGIN_LINK_COOKIE, matchesBrowserBinding, PENDING_LOGIN_COOKIE, PENDING_LOGIN_TTL_SECONDS, type ClientRecord, type ClientRegistry, type Directory, type LoginHandoff, type LoginResult } from '@broker/identity';
 import { OIDC_ROUTES, type Provider } from '@broker/oidc';
 import type { Logger } from '@broker/telemetry';
 import { confirmLoginPage, consentPage, discoveryPage, pickerPage } from './pages.ts';
@@ -133,7 +133,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
    * A pending broker login of this browser (IdP-initiated SSO or a login link) finishes the app's
    * own authorization request without another trip to the IdP, for the app it was meant for.
    */
-  const pendingLogin = async (req: Request, res: Response, d: Details): Promise<LoginResult | undefined> => {
+  const pendingLogin = async (req: Request, res: Response, d: Details): Promise<{ result: LoginResult; tenant: ResolvedTenant; client: ClientRecord } | undefined> => {
     const id = cookieValue(req, PENDING_LOGIN_COOKIE);
     if (id === undefined) return undefined;
     // Used up or unusable, it goes either way.
@@ -151,8 +151,7 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     }
     const tenant = await directory.tenant(result.tenantId);
     if (!tenant) return undefined;
-    await allowedClient(result.clientId, tenant);
-    return result;
+    return { result, tenant, client: await allowedClient(result.clientId, tenant) };
   };
 
   router.use((req, res, next) => {
@@ -249,12 +248,12 @@ export function createAuthPortalRouter(deps: AuthPortalDeps): Router {
     const pending = await pendingLogin(req, res, d);
     // A login link's is bound to this browser; an IdP-initiated one could have been posted by
     // anyone's page (login CSRF): the person confirms who is signing in first.
-    if (pending && pending.browser !== undefined) return finishLogin(res, d, pending);
+    if (pending && pending.result.browser !== undefined) return finishLogin(res, d, pending.result);
     if (pending) {
-      const resultId = await handoff.saveResult({ ...pending, uid: d.uid }, PENDING_LOGIN_TTL_SECONDS);
+      const { result, tenant, client } = pending;
+      const resultId = await handoff.saveResult({ ...result, uid: d.uid }, PENDING_LOGIN_TTL_SECONDS);
       res.setHeader('Cache-Control', 'no-store');
-      const organization = (await directory.tenant(pending.tenantId))?.displayName ?? pending.tenantId;
-      res.type('html').send(confirmLoginPage(d.uid, resultId, await clientName(d), pending.who ?? 'the account you signed in with', organization));
+      res.type('html').send(confirmLoginPage(d.uid, resultId, client.displayName ?? client.clientId, result.who ?? 'the account you signed in with', tenant.displayName));
       return;
     }
     const tenantParam = typeof d.params['tenant'] === 'string' ? d.params['tenant'] : undefined;

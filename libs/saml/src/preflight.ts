@@ -115,7 +115,7 @@ export function preflight(encoded: string, policy: ResponsePolicy): Envelope {
 export function checkIdentityComments(assertion: Element, envelope: Envelope): void {
   const subject = firstChild(assertion, NS.saml, 'Subject');
   // Every AttributeStatement: the assertion's reader takes attributes from all of them.
-  const statements = childElements(assertion).filter((el) => el.namespaceURI === NS.saml && el.localName === 'AttributeStatement');
+  const statements = childElements(assertion, NS.saml, 'AttributeStatement');
   if ((subject && containsComment(subject)) || statements.some((statement) => containsComment(statement))) {
     throw rejection('saml.comment_injection', 'a comment inside the Subject or the attributes', {}, envelope);
   }

@@ -59,7 +59,7 @@ export interface ConfigurationGuard {
 }
 
 /** How often, by default, each process checks that the configuration is still in the store. */
-export const DEFAULT_CONFIGURATION_CHECK_MS = 5000;
+const DEFAULT_CONFIGURATION_CHECK_MS = 5000;
 
 /**
  * Build the shared dependencies once per process, applying the configuration's tenants and
@@ -171,11 +171,9 @@ function guardConfiguration(options: { store: Store; config: ResolvedConfig; log
   const timer =
     intervalMs > 0
       ? setInterval(() => {
-          store.get(keys.configManifest()).then(
-            (manifest) => (manifest === null ? restore().catch(() => undefined) : undefined),
-            // An unreachable store: readiness and the store's own connection log report it.
-            () => undefined,
-          );
+          // An unreachable store, or a failed restore: readiness, the restore's own log line and
+          // the store's connection log report them.
+          ensurePresent().catch(() => undefined);
           // unref: the check must never keep a process (or a test worker) alive on its own.
         }, intervalMs).unref()
       : undefined;
@@ -200,7 +198,7 @@ export function createBrokerApp(deps: BrokerDeps, parts: readonly BrokerPart[]):
     healthRoutes(async () => {
       // Ready only with a configuration in the store (restored first when it is gone): without
       // one every login fails, however well Redis answers.
-      await deps.store.ping();
+      // Its read of the configuration is also the check that the store answers.
       await deps.configurationGuard.ensurePresent();
     }),
   );

@@ -4,4 +4,4 @@ export { createMemoryStore } from './memory-store.ts';
 export type { MemoryStoreOptions } from './memory-store.ts';
 export { createRedisStore } from './redis-store.ts';
 export type { RedisStoreOptions } from './redis-store.ts';
-export { StoreUnavailableError, isRedisUnavailability } from './errors.ts';
+export { StoreUnavailableError } from './errors.ts';
