@@ -17,13 +17,14 @@
 // timed logins, as `npm run bench:login` counts it. The last round is the floor the design
 // (separate services over HTTP, state in Redis) puts under a full login on this machine, before
 // any protocol engine, HTML, XML or validation runs. Needs Linux (/proc) and a Redis server.
-import { fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, createSign, createVerify, generateKeyPairSync, randomBytes, sign as signOneShot } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { deleteKeysUnder } from '@broker/store';
+import { cpuMs, option, textOption, write } from './cli.ts';
 
 type Round = 'http' | '+redis' | '+crypto';
 const SERVERS = ['auth-portal', 'authn-service', 'token-service'] as const;
@@ -40,10 +41,6 @@ const HOPS: readonly { server: ServerName; name: string }[] = [
   { server: 'token-service', name: 'userinfo' },
 ];
 
-const arg = (name: string): string | undefined => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? undefined : process.argv[at + 1];
-};
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 // ---------------------------------------------------------------------------------------------
@@ -109,8 +106,7 @@ function serve(name: ServerName, round: Round, roundTrips: number[]): void {
     server.closeAllConnections();
     void (async () => {
       if (redis) {
-        const found = await redis.keys(`${prefix}*`);
-        if (found.length) await redis.del(...found);
+        await deleteKeysUnder(redis, prefix);
         redis.disconnect();
       }
       process.exit(0);
@@ -121,11 +117,6 @@ function serve(name: ServerName, round: Round, roundTrips: number[]): void {
 // ---------------------------------------------------------------------------------------------
 // The load generator.
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-const cpuMs = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-};
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 const get = (port: number, path: string): Promise<void> =>
@@ -179,11 +170,10 @@ async function measure(round: Round, roundTrips: number[], logins: number, concu
 if (process.argv[2] === '--serve') {
   serve(process.argv[3] as ServerName, process.argv[4] as Round, (process.argv[5] ?? '').split(',').map(Number));
 } else {
-  const logins = Number(arg('logins') ?? 2000);
-  const concurrency = Number(arg('concurrency') ?? 16);
-  const roundTrips = (arg('round-trips') ?? '1,2,3,7,3,5,7,3').split(',').map(Number);
+  const logins = option('logins', 2000);
+  const concurrency = option('concurrency', 16);
+  const roundTrips = (textOption('round-trips') ?? '1,2,3,7,3,5,7,3').split(',').map(Number);
   if (roundTrips.length !== HOPS.length || roundTrips.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--round-trips needs ${HOPS.length} counts`);
-  const write = (line: string) => process.stdout.write(`${line}\n`);
   write(`floor-bench: ${cpus().length} CPUs, ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, node ${process.version}; ${logins} logins at concurrency ${concurrency}`);
   write(`floor-bench: 8 requests per login (${HOPS.map((h) => h.name).join(', ')}); Redis round trips per request ${roundTrips.join(', ')} (${roundTrips.reduce((a, b) => a + b, 0)} in all)`);
   for (const round of ['http', '+redis', '+crypto'] as const) {

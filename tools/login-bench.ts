@@ -27,20 +27,11 @@ import { mkdir } from 'node:fs/promises';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { deleteKeysUnder } from '@broker/store';
 import { parseForm, startSplitCluster, type SplitCluster, type SplitProcessName } from '@broker/testing';
-import { option, write } from './cli.ts';
-
-/** `--name value`, or `--name=value` (for a value that starts with dashes itself). */
-function textOption(name: string): string | undefined {
-  const joined = process.argv.find((arg) => arg.startsWith(`--${name}=`));
-  if (joined !== undefined) return joined.slice(name.length + 3);
-  const at = process.argv.indexOf(`--${name}`);
-  if (at === -1) return undefined;
-  const value = process.argv[at + 1];
-  if (value === undefined || value.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return value;
-}
+import { cpuMs, cpuTimes, option, textOption, write } from './cli.ts';
 
 const logins = option('logins', 400);
 const warmup = option('warmup', 48);
@@ -243,18 +234,6 @@ const percentile = (values: number[], p: number): number => {
 const ms = (value: number): string => `${value.toFixed(1)} ms`;
 const latency = (durations: number[]): string => `p50 ${ms(percentile(durations, 50))}, p99 ${ms(percentile(durations, 99))}, max ${ms(Math.max(...durations))}`;
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-/** utime and stime of a process (all its threads), in ms, from /proc/<pid>/stat. */
-function cpuTimes(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(fields[11]) * 1000) / CLOCK_TICKS, system: (Number(fields[12]) * 1000) / CLOCK_TICKS };
-}
-const cpuMs = (pid: number): number => {
-  const { user, system } = cpuTimes(pid);
-  return user + system;
-};
 type CpuSnapshot = Map<SplitProcessName, { user: number; system: number }>;
 const snapshot = (pids: Map<SplitProcessName, number>): CpuSnapshot => new Map([...pids].map(([name, pid]) => [name, cpuTimes(pid)]));
 const usedTimes = (before: CpuSnapshot, after: CpuSnapshot, name: SplitProcessName): { user: number; system: number } => ({
@@ -292,7 +271,7 @@ async function liveHeapMb(dir: string, pids: Map<SplitProcessName, number>): Pro
     let file: string | undefined;
     let size = -1;
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-      await new Promise((resolvePause) => setTimeout(resolvePause, 500));
+      await sleep(500);
       file ??= readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot') && f.includes(`.${pid}.`));
       if (!file) continue;
       const now = statSync(join(dir, file)).size;
@@ -310,7 +289,7 @@ async function liveHeapMb(dir: string, pids: Map<SplitProcessName, number>): Pro
   }
   // The pauses outlasted the servers' keep-alive timeout (5 s): let them close the idle sockets
   // before the next request, or the agent may reuse one as it closes (ECONNRESET).
-  await new Promise((resolvePause) => setTimeout(resolvePause, 6_000));
+  await sleep(6_000);
   return heaps;
 }
 
@@ -396,16 +375,6 @@ function summariseProfiles(dir: string, pids: Map<SplitProcessName, number>, win
 
 // ---------------------------------------------------------------------------------------------
 
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length) deleted += await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return deleted;
-}
 
 const brokerNodeOptions = [
   ...(profileDir ? [`--cpu-prof --cpu-prof-dir=${resolve(profileDir)}`] : []),
@@ -570,7 +539,7 @@ try {
 } finally {
   await cluster.stop();
   agent.destroy();
-  const deleted = await deleteByPrefix(redis, keyPrefix);
+  const deleted = await deleteKeysUnder(redis, keyPrefix);
   await redis.quit();
   write(`login-bench: stopped; deleted ${deleted} Redis keys under ${keyPrefix}`);
 }

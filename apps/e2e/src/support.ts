@@ -5,6 +5,7 @@ import { inflateRawSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import * as oidc from 'openid-client';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { scanKeys } from '@broker/store';
 import { redisTestSupport } from '@broker/store/testing';
 import { SPLIT_PROCESS_NAMES, startSplitCluster, TestBrowser, type Page, type SplitCluster, type SplitClusterClient, type SplitClusterOptions } from '@broker/testing';
 
@@ -69,21 +70,11 @@ export function useSplitCluster(options: ClusterOptions = {}): ClusterHandle {
     },
     redisKeys: async (pattern = '*') => {
       if (!admin) throw new Error('no Redis connection');
-      return (await scanAll(admin, `${keyPrefix}${pattern}`)).map((key) => key.slice(keyPrefix.length));
+      return (await scanKeys(admin, `${keyPrefix}${pattern}`)).map((key) => key.slice(keyPrefix.length));
     },
   };
 }
 
-async function scanAll(redis: Redis, match: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500);
-    found.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return found;
-}
 
 /**
  * The relying party: openid-client configured from the issuer's discovery document. `metadata`

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedTenant } from '@broker/config';
 import { keys, type Store } from '@broker/store';
 import { emailDomain } from './directory.ts';
@@ -115,7 +116,6 @@ export function isEmailVerified(user: User, tenant: ResolvedTenant): boolean | u
 
 /** Attempts at writing a login over concurrent ones before giving up (with pauses: seconds). */
 const RECORD_LOGIN_ATTEMPTS = 100;
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The fields a login writes (a field absent from the stored JSON reads as undefined; null stays null). */
 const PROFILE_FIELDS = ['tenantId', 'userIdType', 'userId', 'username', 'federationId', 'email', 'givenName', 'surname', 'role', 'connectionId', 'emailConnectionId'] as const;
@@ -199,7 +199,7 @@ export function createUserRepository(store: Store, now: () => Date = () => new D
         };
         if (await store.compareAndSet(keys.user(id), raw, JSON.stringify(user))) return { user, created };
         if (attempt + 1 >= RECORD_LOGIN_ATTEMPTS) throw new Error(`user ${id} kept changing during a login (${RECORD_LOGIN_ATTEMPTS} attempts)`);
-        if (attempt >= 2) await pause(Math.random() * Math.min(50, 2 ** attempt));
+        if (attempt >= 2) await sleep(Math.random() * Math.min(50, 2 ** attempt));
       }
     },
 

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedClient, ResolvedConfig } from '@broker/config';
 import { clientEntries, clientProblems, ClientRuleError, tenantEntries, type ClientRecord } from '@broker/identity';
 import { keys, type Store } from '@broker/store';
@@ -115,7 +116,7 @@ export async function applyConfiguration(
       );
     }
     // A random pause, growing with each attempt, so that imports that keep colliding spread out.
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    await sleep(Math.random() * 20 * attempt);
   }
 }
 

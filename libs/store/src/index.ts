@@ -5,3 +5,4 @@ export type { MemoryStoreOptions } from './memory-store.ts';
 export { createRedisStore } from './redis-store.ts';
 export type { RedisStoreOptions } from './redis-store.ts';
 export { StoreUnavailableError } from './errors.ts';
+export { deleteKeysUnder, scanKeys } from './scan.ts';

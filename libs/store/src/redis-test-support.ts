@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { createMemoryStore } from './memory-store.ts';
 import { createRedisStore } from './redis-store.ts';
+import { deleteKeysUnder } from './scan.ts';
 import type { Store } from './store.ts';
 
 /** REDIS_URL, or the local default. */
@@ -68,14 +69,7 @@ export function requireRedisInCi(available: boolean, url: string): void {
 }
 
 /** Delete every key under `prefix` (SCAN, never KEYS: KEYS blocks a shared server). */
-export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (found.length > 0) await redis.del(...found);
-    cursor = next;
-  } while (cursor !== '0');
-}
+export { deleteKeysUnder };
 
 /**
  * For a describe block on Redis (inside `describe.skipIf(skipRedisTests(...))`): a fresh key
