@@ -10,7 +10,8 @@ export interface CheckedAssertion {
   /** Until when the assertion could be replayed (epoch ms): its latest NotOnOrAfter. */
   validUntilMs: number;
   authnContextClassRef?: string | undefined;
-  authnInstant?: string | undefined;
+  /** The AuthnStatement's AuthnInstant (epoch ms), when it has a readable one. */
+  authnInstantMs?: number | undefined;
   inResponseTo?: string | undefined;
 }
 
@@ -27,9 +28,18 @@ const time = (value: string | undefined): number | undefined => {
  * response, the one we decrypted) before its signature is verified (signature.ts), so each problem
  * gets its own code; the caller then verifies the signatures over this same element.
  * A rejection needs no signature; an acceptance is not final until the signature holds.
- * `expectedRequestId` is the AuthnRequest ID for SP-initiated logins. Throws SamlRejection.
+ * `expectedRequestId` is the AuthnRequest ID for SP-initiated logins. `authenticatedSinceMs`,
+ * when the request asked the IdP to authenticate the person again (ForceAuthn): the
+ * AuthnInstant must not be older (with the clock skew). Throws SamlRejection.
  */
-export function checkAssertion(assertion: Element, policy: ResponsePolicy, envelope: Envelope, nowMs: number, expectedRequestId: string | undefined): CheckedAssertion {
+export function checkAssertion(
+  assertion: Element,
+  policy: ResponsePolicy,
+  envelope: Envelope,
+  nowMs: number,
+  expectedRequestId: string | undefined,
+  authenticatedSinceMs?: number,
+): CheckedAssertion {
   const fail = (code: string, message: string, detail: Record<string, unknown> = {}) => rejection(code, message, detail, envelope);
   if (assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw fail('saml.malformed', 'the assertion is not a saml:Assertion');
   const id = attr(assertion, 'ID');
@@ -103,6 +113,14 @@ export function checkAssertion(assertion: Element, policy: ResponsePolicy, envel
   if (policy.acceptedAuthnContexts && !(classRef && policy.acceptedAuthnContexts.includes(classRef))) {
     throw fail('saml.authn_context_insufficient', 'the IdP did not authenticate the person the way the connection requires', { expectedAuthnContext: policy.acceptedAuthnContexts, receivedAuthnContext: classRef || '(none)' });
   }
+  const authnInstant = attr(authnStatement, 'AuthnInstant');
+  const authnInstantMs = time(authnInstant);
+  if (authenticatedSinceMs !== undefined && !(authnInstantMs !== undefined && authnInstantMs >= authenticatedSinceMs - policy.clockSkewMs)) {
+    throw fail('saml.authn_not_fresh', 'the IdP did not authenticate the person again although the request asked it to (ForceAuthn)', {
+      authnInstant,
+      requestedAt: new Date(authenticatedSinceMs).toISOString(),
+    });
+  }
 
   return {
     id,
@@ -110,7 +128,7 @@ export function checkAssertion(assertion: Element, policy: ResponsePolicy, envel
     // than the confirmation used may exist), the Conditions' and the maximum age.
     validUntilMs: Math.max(latestBearerExpiry(bearer), confirmationExpiry, conditionsNotOnOrAfter ?? 0, issueInstant + policy.maxAssertionAgeMs) + policy.clockSkewMs,
     authnContextClassRef: classRef || undefined,
-    authnInstant: attr(authnStatement, 'AuthnInstant'),
+    authnInstantMs,
     inResponseTo,
   };
 }

@@ -119,7 +119,9 @@ describe('IdP-initiated Single Logout', () => {
       logoutRequestXml({ nameId: 'alice@acme.test' }).replace('</samlp:LogoutRequest>', `<samlp:Extensions>${(empty ? '<x/>' : '<x>y</x>').repeat(count)}</samlp:Extensions></samlp:LogoutRequest>`);
     for (const xml of [bloated(15_000, true), bloated(100, false), bloated(61, true)]) {
       const redirect = await rejection(sp.validateLogoutRequest(getRequest(redirectQuery(xml)), connection));
-      expect([redirect.code, redirect.message]).toEqual(['saml.logout_invalid', 'the LogoutRequest has more than 64 elements']);
+      // Counted in the text before parsing (the LogoutRequest), or in the parsed document (the XML).
+      expect(redirect.code).toBe('saml.logout_invalid');
+      expect(redirect.message).toMatch(/^the (LogoutRequest|XML) has more than 64 elements$/);
       const post = await rejection(sp.validateLogoutRequest(postRequest({ SAMLRequest: Buffer.from(signRootElement(xml, { key: idpA })).toString('base64') }), connection));
       expect(post.code).toBe('saml.logout_invalid');
     }

@@ -116,10 +116,7 @@ export function checkLogoutRequest(xml: string, policy: LogoutPolicy, nowMs: num
   }
   // The document rules of a SAML response (no processing instruction, no character XML forbids,
   // at most 64 attributes per element), and the element cap.
-  let elements = 0;
-  const problem = shapeProblem(root, () => {
-    if (++elements > MAX_LOGOUT_ELEMENTS) throw new SamlRejection('saml.logout_invalid', `the LogoutRequest has more than ${MAX_LOGOUT_ELEMENTS} elements`);
-  });
+  const problem = shapeProblem(root, { maxElements: MAX_LOGOUT_ELEMENTS });
   if (problem) throw new SamlRejection('saml.logout_invalid', problem.message, { problem: problem.code });
   const id = attr(root, 'ID');
   if (!id) throw new SamlRejection('saml.logout_invalid', 'the LogoutRequest has no ID');

@@ -139,8 +139,10 @@ export function verifyEnvelopedSignature(element: Element, keys: readonly Truste
   let occurrences = 0;
   const root = element.ownerDocument.documentElement;
   const problem = root
-    ? shapeProblem(root, (el) => {
-        if (el.getAttribute('ID') === id || el.getAttribute('Id') === id || el.getAttribute('id') === id) occurrences++;
+    ? shapeProblem(root, {
+        onElement: (el) => {
+          if (el.getAttribute('ID') === id || el.getAttribute('Id') === id || el.getAttribute('id') === id) occurrences++;
+        },
       })
     : undefined;
   if (problem) throw invalid(problem.message);

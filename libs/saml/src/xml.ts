@@ -82,10 +82,12 @@ export const MAX_NAMESPACE_DECLARATIONS = 256;
  * a signed U+FFFD could be read as any of 2,048 values; NUL and other controls), a namespace URI
  * with a quote, `<` or `&` (canonicalization renders namespace URIs unescaped, so two documents
  * could canonicalize alike), or an element with more than MAX_ATTRIBUTES_PER_ELEMENT attributes
- * (canonicalization is quadratic in them). `onElement` sees every element of the walk, for a
+ * (canonicalization is quadratic in them), or more than `maxElements` elements (MAX_ELEMENTS
+ * unless the caller's documents are smaller). `onElement` sees every element of the walk, for a
  * caller that needs one more thing from the same pass. Returns the problem, or undefined.
  */
-export function shapeProblem(root: Element, onElement?: (el: Element) => void): { code: string; message: string } | undefined {
+export function shapeProblem(root: Element, options: { maxElements?: number; onElement?: (el: Element) => void } = {}): { code: string; message: string } | undefined {
+  const { maxElements = MAX_ELEMENTS, onElement } = options;
   const stack: Node[] = [root];
   let elements = 0;
   let declarations = 0;
@@ -97,7 +99,7 @@ export function shapeProblem(root: Element, onElement?: (el: Element) => void): 
       continue;
     }
     if (node.nodeType !== 1) continue;
-    if (++elements > MAX_ELEMENTS) return { code: 'saml.malformed', message: `the XML has more than ${MAX_ELEMENTS} elements` };
+    if (++elements > maxElements) return { code: 'saml.malformed', message: `the XML has more than ${maxElements} elements` };
     // A prefix bound to no namespace: xmldom keeps it, and canonicalization may render it as if it
     // were bound (ds: as XML Signature's), so two different documents could canonicalize alike.
     if ((node as Element).prefix && !(node as Element).namespaceURI) return { code: 'saml.malformed', message: `the prefix of <${(node as Element).nodeName}> is not declared` };
