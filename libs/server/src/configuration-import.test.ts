@@ -309,6 +309,7 @@ describe('the broker after a tenant and a client are taken out of the configurat
     expect(await userinfo(viaShared.accessToken)).toBe(200);
     expect((await refresh('globex-native', viaGlobexApp.refreshToken)).status).toBe(200);
     const viaBackend = await tokensOf(current, 'demo-backend');
+    // expect.any is vitest's matcher, not the any type: the sub is whatever user id the login made.
     expect(await introspect(viaBackend.accessToken)).toMatchObject({ active: true, sub: expect.any(String) });
     expect(await introspect(viaBackend.refreshToken)).toMatchObject({ active: true });
 
